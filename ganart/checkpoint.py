@@ -1,0 +1,225 @@
+"""The checkpoint format: a folder with ``config.json`` + ``model.safetensors``.
+
+This is the layout of huggingface_hub's ``PyTorchModelHubMixin``, so a Hub repo can
+hold a checkpoint unchanged. Only the EMA generator is stored. Loading never unpickles:
+weights come from safetensors, and ``.pt``/``.pkl`` files are refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from . import __version__
+from .config import GeneratorConfig
+from .models import Generator
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin")
+MAX_CONFIG_BYTES = 1 << 20
+TOP_LEVEL_KEYS = {"format", "ganart_version", "model", "meta"}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be loaded; the message names the file and the problem."""
+
+
+@dataclass
+class CheckpointMeta:
+    """Free-form-but-typed metadata stored beside the model config."""
+
+    name: str = ""
+    dataset: str = ""
+    images_seen: int = 0
+    license: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: Any, path: Path) -> CheckpointMeta:
+        if not isinstance(data, dict):
+            raise CheckpointError(f"{path}: 'meta' must be a JSON object")
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise CheckpointError(f"{path}: unknown meta keys: {', '.join(unknown)}")
+        return cls(**data)
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: the generator (eval mode), its config, metadata and identity."""
+
+    generator: Generator
+    config: GeneratorConfig
+    meta: CheckpointMeta
+    path: Path
+    sha256: str
+
+    @property
+    def name(self) -> str:
+        return self.meta.name or self.path.name
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write via temp file + fsync + rename, so a crash never leaves a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def save_checkpoint(
+    generator: Generator, directory: str | os.PathLike[str], meta: CheckpointMeta | None = None
+) -> Path:
+    """Save ``generator`` (normally the EMA copy) as a checkpoint folder; returns the folder.
+
+    Refuses non-finite weights: a checkpoint that would render NaNs is never written.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in generator.state_dict().items()}
+    bad = [k for k, v in state.items() if not torch.isfinite(v).all()]
+    if bad:
+        raise CheckpointError(f"refusing to save non-finite weights: {', '.join(bad[:5])}")
+    config = {
+        "format": "ganart-checkpoint",
+        "ganart_version": __version__,
+        "model": generator.cfg.to_dict(),
+        "meta": (meta or CheckpointMeta()).__dict__,
+    }
+    # weights first, config last: a folder whose config.json is new always has new weights
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{WEIGHTS_NAME}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(state, tmp, metadata={"format": "pt", "ganart_version": __version__})
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, directory / WEIGHTS_NAME)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    atomic_write_bytes(directory / CONFIG_NAME, (json.dumps(config, indent=2) + "\n").encode())
+    _fsync_dir(directory)
+    return directory
+
+
+def read_config(path: Path) -> tuple[GeneratorConfig, CheckpointMeta]:
+    """Parse and validate ``config.json``; every failure is a CheckpointError naming the file."""
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing {CONFIG_NAME}")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise CheckpointError(f"{path}: {CONFIG_NAME} is larger than {MAX_CONFIG_BYTES} bytes")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: must hold a JSON object")
+    unknown = sorted(set(data) - TOP_LEVEL_KEYS)
+    if unknown:
+        raise CheckpointError(f"{path}: unknown config keys: {', '.join(unknown)}")
+    if data.get("format") != "ganart-checkpoint":
+        raise CheckpointError(f"{path}: 'format' must be 'ganart-checkpoint', got {data.get('format')!r}")
+    if "model" not in data:
+        raise CheckpointError(f"{path}: missing the 'model' section")
+    try:
+        cfg = GeneratorConfig.from_dict(data["model"])
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: invalid model config: {e}") from None
+    return cfg, CheckpointMeta.from_dict(data.get("meta", {}), path)
+
+
+def _refuse_pickles(path: Path) -> None:
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        raise CheckpointError(
+            f"{path}: refusing to load a '{path.suffix}' file. Pickle-based checkpoints can run "
+            f"arbitrary code when loaded; ganart only loads a folder with {CONFIG_NAME} + {WEIGHTS_NAME}"
+        )
+
+
+def load_checkpoint(source: str | os.PathLike[str], device: str | torch.device = "cpu") -> Checkpoint:
+    """Load a checkpoint folder (or its config.json / model.safetensors) onto ``device``."""
+    path = Path(source)
+    _refuse_pickles(path)
+    if path.is_file() and path.name in (CONFIG_NAME, WEIGHTS_NAME):
+        path = path.parent
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such checkpoint folder")
+    if not path.is_dir():
+        raise CheckpointError(f"{path}: a checkpoint is a folder with {CONFIG_NAME} and {WEIGHTS_NAME}")
+    cfg, meta = read_config(path / CONFIG_NAME)
+    weights = path / WEIGHTS_NAME
+    if not weights.is_file():
+        pickles = sorted(p.name for p in path.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES)
+        hint = f" (found {', '.join(pickles)}, which ganart refuses to unpickle)" if pickles else ""
+        raise CheckpointError(f"{weights}: missing{hint}")
+
+    generator = Generator(cfg)
+    expected = generator.state_dict()
+    try:
+        with safe_open(weights, framework="pt", device="cpu") as f:
+            keys = set(f.keys())
+            missing = sorted(set(expected) - keys)
+            extra = sorted(keys - set(expected))
+            if missing or extra:
+                raise CheckpointError(
+                    f"{weights}: tensors do not match the config"
+                    + (f"; missing: {', '.join(missing[:5])}" if missing else "")
+                    + (f"; unexpected: {', '.join(extra[:5])}" if extra else "")
+                )
+            state = {}
+            for k in sorted(keys):
+                t = f.get_tensor(k)
+                if tuple(t.shape) != tuple(expected[k].shape):
+                    raise CheckpointError(
+                        f"{weights}: tensor {k} has shape {tuple(t.shape)}, "
+                        f"config expects {tuple(expected[k].shape)}"
+                    )
+                if not t.is_floating_point():
+                    raise CheckpointError(f"{weights}: tensor {k} has dtype {t.dtype}, expected float")
+                if not torch.isfinite(t).all():
+                    raise CheckpointError(f"{weights}: tensor {k} holds NaN or inf")
+                state[k] = t.to(torch.float32)
+    except CheckpointError:
+        raise
+    except Exception as e:  # safetensors raises its own errors for truncated/corrupt files
+        raise CheckpointError(f"{weights}: truncated or corrupt safetensors file ({e})") from None
+    generator.load_state_dict(state, strict=True)
+    generator.eval().requires_grad_(False).to(device)
+    return Checkpoint(generator, cfg, meta, path, sha256_file(weights))

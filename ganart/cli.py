@@ -1,0 +1,142 @@
+"""The ``ganart`` command line: ``ganart sample`` (and the other subcommands as they land).
+
+User mistakes (bad seeds, missing checkpoints, ...) print one clear line and exit 2;
+only real bugs show a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .latent import check_seed
+
+MAX_SEEDS = 10_000
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0-15,42' -> [0, 1, ..., 15, 42] (order kept, duplicates dropped)."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        lo, sep, hi = part.partition("-")
+        try:
+            a = int(lo)
+            b = int(hi) if sep else a
+        except ValueError:
+            raise ValueError(f"bad seed range {part!r}: use numbers like 0-15,42") from None
+        a, b = check_seed(a), check_seed(b)
+        if b < a:
+            raise ValueError(f"bad seed range {part!r}: end before start")
+        if len(seeds) + (b - a + 1) > MAX_SEEDS:
+            raise ValueError(f"too many seeds (at most {MAX_SEEDS} per run)")
+        seeds.extend(range(a, b + 1))
+    if not seeds:
+        raise ValueError("no seeds given")
+    return list(dict.fromkeys(seeds))
+
+
+def parse_edits(items: list[str]) -> dict[int, float]:
+    """['0=2.5', '3=-1'] -> {0: 2.5, 3: -1.0}."""
+    edits: dict[int, float] = {}
+    for item in items:
+        k, sep, v = item.partition("=")
+        if not sep:
+            raise ValueError(f"bad --edit {item!r}: use INDEX=AMOUNT, e.g. 0=2.5")
+        try:
+            edits[int(k)] = float(v)
+        except ValueError:
+            raise ValueError(f"bad --edit {item!r}: use INDEX=AMOUNT, e.g. 0=2.5") from None
+    return edits
+
+
+def parse_layers(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    a, sep, b = text.partition("-")
+    try:
+        return (int(a), int(b))
+    except ValueError:
+        raise ValueError(f"bad --layers {text!r}: use START-STOP, e.g. 0-4") from None
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from .recipe import Recipe, save_png
+    from .sampler import Sampler, make_grid
+
+    out = Path(args.out)
+    if args.recipe:
+        recipe = Recipe.from_png(args.recipe)
+        source = args.checkpoint or recipe.checkpoint
+        if not source:
+            raise ValueError("the recipe names no checkpoint: pass --checkpoint")
+        sampler = Sampler.load(source, device=args.device)
+        image = sampler.render(recipe)
+        path = save_png(image, out / f"seed{recipe.seed:010d}.png")
+        print(path)
+        return 0
+    if not args.checkpoint:
+        raise ValueError("--checkpoint is required (or --recipe IMAGE.png)")
+    seeds = parse_seeds(args.seeds)
+    edits = parse_edits(args.edit or [])
+    layers = parse_layers(args.layers)
+    sampler = Sampler.load(args.checkpoint, device=args.device)
+    recipes = [sampler.recipe(s, args.psi, edits, layers, args.method) for s in seeds]  # validate all first
+    rank, world = _dist_rank()
+    mine = recipes[rank::world]  # torchrun: each process renders a disjoint share of the seeds
+    images = []
+    for i in range(0, len(mine), 32):
+        chunk = sampler.render_many(mine[i : i + 32])
+        for r, im in zip(mine[i : i + 32], chunk):
+            print(save_png(im, out / f"seed{r.seed:010d}.png"))
+        if args.grid:
+            images += chunk
+    if args.grid and world == 1:
+        grid = make_grid(images)
+        grid.save(out / "grid.png")
+        print(out / "grid.png")
+    return 0
+
+
+def _dist_rank() -> tuple[int, int]:
+    import os
+
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ganart", description="Train a GAN on your images and play with it.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("sample", help="generate PNGs (each carries its recipe)")
+    s.add_argument("--checkpoint", help="checkpoint folder or Hub id user/name[@revision]")
+    s.add_argument("--seeds", default="0-7", help="seeds and ranges, e.g. 0-15,42")
+    s.add_argument("--psi", type=float, default=0.7, help="truncation psi in [-1, 2]")
+    s.add_argument("--edit", action="append", metavar="INDEX=AMOUNT", help="direction edit, repeatable")
+    s.add_argument("--layers", help="layer range START-STOP the edits apply to")
+    s.add_argument("--method", choices=["sefa", "pca"], default="sefa")
+    s.add_argument("--grid", action="store_true", help="also write grid.png")
+    s.add_argument("--recipe", help="regenerate the image a ganart PNG describes")
+    s.add_argument("--device", default="auto")
+    s.add_argument("--out", default="samples")
+    s.set_defaults(func=cmd_sample)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as e:  # CheckpointError is a ValueError
+        print(f"ganart {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"ganart {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

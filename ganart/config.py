@@ -1,0 +1,134 @@
+"""Typed, validated configuration for the generator and discriminator.
+
+Validation happens in ``__post_init__`` so that an impossible config fails with a
+``ValueError`` naming the field before a single tensor is allocated.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+MAX_PARAMS = 200_000_000
+
+
+def _is_pow2(n: int) -> bool:
+    return n > 0 and (n & (n - 1)) == 0
+
+
+def _check_int(name: str, value: Any, lo: int, hi: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be in [{lo}, {hi}], got {value}")
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Shape of a style-based generator (and of its matching discriminator).
+
+    Channels at resolution ``r`` are ``min(channel_base // r, channel_max)``, so the
+    cheap low resolutions are wide and the expensive high ones narrow.
+    """
+
+    resolution: int = 64
+    z_dim: int = 256
+    w_dim: int = 256
+    mapping_layers: int = 4
+    mapping_lr_mul: float = 0.01
+    channel_base: int = 2048
+    channel_max: int = 256
+    channel_min: int = 16
+    img_channels: int = 3
+    use_noise: bool = True
+    d_channel_base: int = 0  # 0: same as channel_base
+    d_channel_max: int = 0  # 0: same as channel_max
+    mbstd_group: int = 4
+
+    def __post_init__(self) -> None:
+        _check_int("resolution", self.resolution, 16, 512)
+        if not _is_pow2(self.resolution):
+            raise ValueError(f"resolution must be a power of two, got {self.resolution}")
+        _check_int("z_dim", self.z_dim, 1, 4096)
+        _check_int("w_dim", self.w_dim, 1, 4096)
+        _check_int("mapping_layers", self.mapping_layers, 1, 16)
+        _check_int("channel_base", self.channel_base, 16, 1 << 20)
+        _check_int("channel_max", self.channel_max, 1, 4096)
+        _check_int("channel_min", self.channel_min, 1, 4096)
+        if self.channel_min > self.channel_max:
+            raise ValueError(
+                f"channel_min ({self.channel_min}) must not exceed channel_max ({self.channel_max})"
+            )
+        _check_int("img_channels", self.img_channels, 1, 4)
+        _check_int("d_channel_base", self.d_channel_base, 0, 1 << 20)
+        _check_int("d_channel_max", self.d_channel_max, 0, 4096)
+        _check_int("mbstd_group", self.mbstd_group, 1, 64)
+        lr = self.mapping_lr_mul
+        if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not (0 < lr <= 1):
+            raise ValueError(f"mapping_lr_mul must be a number in (0, 1], got {lr!r}")
+        if not isinstance(self.use_noise, bool):
+            raise ValueError(f"use_noise must be true or false, got {self.use_noise!r}")
+        n = self.generator_params()
+        if n > MAX_PARAMS:
+            raise ValueError(
+                f"channel_base/channel_max/w_dim give a generator of {n:,} parameters, "
+                f"over the {MAX_PARAMS:,} limit"
+            )
+
+    # --- derived shape -------------------------------------------------------------
+    @property
+    def log2_res(self) -> int:
+        return int(math.log2(self.resolution))
+
+    @property
+    def resolutions(self) -> list[int]:
+        """Synthesis block resolutions: 4, 8, ..., resolution."""
+        return [2**i for i in range(2, self.log2_res + 1)]
+
+    def channels(self, res: int) -> int:
+        return max(min(self.channel_base // res, self.channel_max), self.channel_min)
+
+    def d_channels(self, res: int) -> int:
+        base = self.d_channel_base or self.channel_base
+        cmax = self.d_channel_max or self.channel_max
+        return max(min(base // res, cmax), self.channel_min)
+
+    @property
+    def num_ws(self) -> int:
+        """One w per conv layer plus one for the final toRGB: 1 at 4x4, 2 per block above."""
+        return 2 * (self.log2_res - 2) + 2
+
+    def generator_params(self) -> int:
+        """Parameter count computed arithmetically (no tensors), for validation."""
+        n = self.z_dim * self.w_dim + self.w_dim  # first mapping layer
+        n += (self.mapping_layers - 1) * (self.w_dim * self.w_dim + self.w_dim)
+        c4 = self.channels(4)
+        n += c4 * 16  # learned constant
+
+        def conv(cin: int, cout: int, k: int = 3) -> int:
+            noise = 1 if self.use_noise else 0
+            return cin * cout * k * k + cout + self.w_dim * cin + cin + noise  # conv, affine, noise
+
+        def torgb(cin: int) -> int:
+            return cin * self.img_channels + self.img_channels + self.w_dim * cin + cin
+
+        n += conv(c4, c4) + torgb(c4)
+        for res in self.resolutions[1:]:
+            cin, cout = self.channels(res // 2), self.channels(res)
+            n += conv(cin, cout) + conv(cout, cout) + torgb(cout)
+        return n
+
+    # --- (de)serialisation ----------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GeneratorConfig:
+        if not isinstance(data, dict):
+            raise ValueError(f"model config must be a JSON object, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown model config keys: {', '.join(unknown)}")
+        return cls(**data)

@@ -1,0 +1,139 @@
+"""Pure latent-space math: seeds, truncation, interpolation, directions, edits, mixing.
+
+Every function here is a small pure function of tensors, so each is easy to test alone.
+Shapes: z [B, z_dim], w [B, w_dim], ws [B, num_ws, w_dim], directions [K, w_dim].
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import torch
+
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(seed: object, name: str = "seed") -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        # accept integral floats/numpy ints, but not 1.5 or "7"
+        try:
+            as_int = int(seed)  # type: ignore[call-overload]
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError(f"{name} must be an integer in [0, {MAX_SEED}], got {seed!r}") from None
+        if isinstance(seed, (str, bytes, bool)) or as_int != seed:
+            raise ValueError(f"{name} must be an integer in [0, {MAX_SEED}], got {seed!r}")
+        seed = as_int
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"{name} must be in [0, {MAX_SEED}], got {seed}")
+    return seed
+
+
+def seed_to_z(seed: int, z_dim: int) -> torch.Tensor:
+    """The z of a seed: [1, z_dim], drawn on the CPU with its own generator so it is the
+    same on every device and in every process."""
+    g = torch.Generator(device="cpu").manual_seed(check_seed(seed))
+    return torch.randn(1, z_dim, generator=g, dtype=torch.float32)
+
+
+def seeds_to_z(seeds: list[int], z_dim: int) -> torch.Tensor:
+    return torch.cat([seed_to_z(s, z_dim) for s in seeds]) if seeds else torch.empty(0, z_dim)
+
+
+def lerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
+    return a + (b - a) * t
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: float, eps: float = 1e-7) -> torch.Tensor:
+    """Spherical interpolation along the last dim (keeps Gaussian z at a typical norm)."""
+    an = a / a.norm(dim=-1, keepdim=True).clamp_min(eps)
+    bn = b / b.norm(dim=-1, keepdim=True).clamp_min(eps)
+    dot = (an * bn).sum(-1, keepdim=True).clamp(-1.0, 1.0)
+    omega = torch.acos(dot)
+    so = torch.sin(omega)
+    if float(so.abs().min()) < 1e-6:  # (anti)parallel: fall back to lerp
+        return lerp(a, b, t)
+    return (torch.sin((1 - t) * omega) / so) * a + (torch.sin(t * omega) / so) * b
+
+
+def sefa_directions(affine_weights: list[torch.Tensor], k: int) -> torch.Tensor:
+    """SeFa (Shen & Zhou 2021): top-k eigenvectors of A^T A, where A stacks the style
+    affine weights [C_i, w_dim] of all layers (each normalised per row). -> [k, w_dim]."""
+    a = torch.cat([w / w.norm(dim=1, keepdim=True).clamp_min(1e-8) for w in affine_weights])
+    eigvals, eigvecs = torch.linalg.eigh((a.t() @ a).double())
+    order = torch.argsort(eigvals, descending=True)[:k]
+    return _canonical_sign(eigvecs[:, order].t().float())
+
+
+def pca_directions(w: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """GANSpace-style PCA of sampled w [N, w_dim] -> (directions [k, w_dim], std [k])."""
+    centred = (w - w.mean(0, keepdim=True)).double()
+    cov = centred.t() @ centred / max(w.shape[0] - 1, 1)
+    eigvals, eigvecs = torch.linalg.eigh(cov)
+    order = torch.argsort(eigvals, descending=True)[:k]
+    return _canonical_sign(eigvecs[:, order].t().float()), eigvals[order].clamp_min(0).sqrt().float()
+
+
+def _canonical_sign(dirs: torch.Tensor) -> torch.Tensor:
+    """Eigenvectors have an arbitrary sign: make the largest-magnitude entry positive, so
+    the same model always gives the same slider direction."""
+    idx = dirs.abs().argmax(dim=1)
+    signs = torch.sign(dirs.gather(1, idx[:, None]))
+    return dirs * torch.where(signs == 0, torch.ones_like(signs), signs)
+
+
+def project_std(w: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
+    """Standard deviation of sampled w [N, w_dim] along each unit direction [K, w_dim] -> [K]."""
+    return (w @ dirs.t()).std(dim=0)
+
+
+def layer_slice(layers: tuple[int, int] | None, num_ws: int) -> slice:
+    """A validated layer range [start, stop) over the ws; None means all layers."""
+    if layers is None:
+        return slice(0, num_ws)
+    try:
+        start, stop = (int(v) for v in layers)
+        if [start, stop] != list(layers):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ValueError(f"layers must be a pair of integers (start, stop), got {layers!r}") from None
+    if not 0 <= start < stop <= num_ws:
+        raise ValueError(f"layers must satisfy 0 <= start < stop <= {num_ws}, got ({start}, {stop})")
+    return slice(start, stop)
+
+
+def apply_edits(
+    ws: torch.Tensor,
+    edits: Mapping[int, float],
+    directions: torch.Tensor,
+    stds: torch.Tensor,
+    layers: slice,
+) -> torch.Tensor:
+    """ws [B, L, w_dim] + sum_k amount_k * std_k * dir_k on the layers in ``layers``."""
+    if not edits:
+        return ws
+    delta = torch.zeros(ws.shape[-1], dtype=ws.dtype, device=ws.device)
+    for k, amount in sorted(edits.items()):
+        delta = delta + float(amount) * stds[k].to(ws) * directions[k].to(ws)
+    out = ws.clone()
+    out[:, layers] += delta
+    return out
+
+
+def mix_ws(ws_a: torch.Tensor, ws_b: torch.Tensor, layers: slice) -> torch.Tensor:
+    """Style mixing: ws of B on ``layers``, ws of A elsewhere."""
+    out = ws_a.clone()
+    out[:, layers] = ws_b[:, layers]
+    return out
+
+
+def check_finite(name: str, value: object, lo: float, hi: float) -> float:
+    try:
+        v = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if isinstance(value, (str, bytes)) or not math.isfinite(v):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if not lo <= v <= hi:
+        raise ValueError(f"{name} must be in [{lo}, {hi}], got {v}")
+    return v

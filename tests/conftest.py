@@ -1,0 +1,57 @@
+"""Shared fixtures: tiny models that build and run in milliseconds."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+from ganart.checkpoint import CheckpointMeta, save_checkpoint  # noqa: E402
+from ganart.config import GeneratorConfig  # noqa: E402
+from ganart.models import Generator  # noqa: E402
+
+TINY = dict(resolution=16, z_dim=32, w_dim=32, mapping_layers=2, channel_base=256, channel_max=32)
+OUTPUT_DIR = Path(__file__).resolve().parent.parent / "test-output"
+
+
+def tiny_config(**overrides) -> GeneratorConfig:
+    return GeneratorConfig(**{**TINY, **overrides})
+
+
+def tiny_generator(seed: int = 0, **overrides) -> Generator:
+    torch.manual_seed(seed)
+    G = Generator(tiny_config(**overrides))
+    with torch.no_grad():  # non-zero noise strengths and w_avg, so every buffer matters
+        for name, p in G.named_parameters():
+            if name.endswith("noise_strength"):
+                p.fill_(0.1)
+        G.w_avg.normal_(0, 0.1)
+    return G
+
+
+@pytest.fixture
+def tiny_ckpt(tmp_path: Path) -> Path:
+    return save_checkpoint(tiny_generator(), tmp_path / "tiny", CheckpointMeta(name="tiny", dataset="unit"))
+
+
+@pytest.fixture(scope="session")
+def session_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_checkpoint(tiny_generator(), tmp_path_factory.mktemp("ck") / "tiny", CheckpointMeta(name="tiny"))
+
+
+@pytest.fixture(scope="session")
+def sampler(session_ckpt: Path):
+    from ganart import Sampler
+
+    return Sampler.load(session_ckpt, device="cpu")
+
+
+@pytest.fixture
+def output_dir() -> Path:
+    OUTPUT_DIR.mkdir(exist_ok=True)
+    return OUTPUT_DIR

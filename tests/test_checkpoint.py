@@ -1,0 +1,122 @@
+import json
+import struct
+
+import pytest
+import torch
+from conftest import tiny_generator
+from safetensors.torch import save_file
+
+from ganart.checkpoint import (
+    CONFIG_NAME,
+    WEIGHTS_NAME,
+    CheckpointError,
+    CheckpointMeta,
+    load_checkpoint,
+    save_checkpoint,
+)
+
+
+def test_save_load_round_trip_is_bit_identical(tmp_path):
+    G = tiny_generator(seed=3)
+    meta = CheckpointMeta(name="x", dataset="shapes", images_seen=1234, license="MIT", metrics={"fid": 12.5})
+    save_checkpoint(G, tmp_path / "ck", meta)
+    ck = load_checkpoint(tmp_path / "ck")
+    assert ck.config == G.cfg
+    assert ck.meta == meta
+    a, b = G.state_dict(), ck.generator.state_dict()
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    z = torch.randn(2, G.cfg.z_dim)
+    with torch.inference_mode():
+        assert torch.equal(G.eval()(z), ck.generator(z))
+    assert len(ck.sha256) == 64
+    # the folder holds exactly the Hub mixin layout
+    assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == [CONFIG_NAME, WEIGHTS_NAME]
+
+
+def test_refuses_pickle_files(tmp_path):
+    for name in ["model.pt", "model.pkl", "network-snapshot.pth"]:
+        p = tmp_path / name
+        p.write_bytes(b"\x80\x04not really")
+        with pytest.raises(CheckpointError, match="refusing to load"):
+            load_checkpoint(p)
+
+
+def test_folder_with_only_a_pickle_says_so(tiny_ckpt):
+    (tiny_ckpt / WEIGHTS_NAME).unlink()
+    (tiny_ckpt / "pytorch_model.bin").write_bytes(b"junk")
+    with pytest.raises(CheckpointError, match=r"missing.*pytorch_model.bin.*refuses to unpickle"):
+        load_checkpoint(tiny_ckpt)
+
+
+def test_missing_pieces(tmp_path, tiny_ckpt):
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        load_checkpoint(tmp_path / "nothing")
+    (tiny_ckpt / CONFIG_NAME).rename(tmp_path / "cfg.json")
+    with pytest.raises(CheckpointError, match="missing config.json"):
+        load_checkpoint(tiny_ckpt)
+
+
+def test_truncated_weights(tiny_ckpt):
+    w = tiny_ckpt / WEIGHTS_NAME
+    data = w.read_bytes()
+    for cut in [len(data) // 2, 5, 0]:
+        w.write_bytes(data[:cut])
+        with pytest.raises(CheckpointError, match=r"model.safetensors: truncated or corrupt"):
+            load_checkpoint(tiny_ckpt)
+
+
+def test_hostile_header_length(tiny_ckpt):
+    # a header claiming to be 2^60 bytes long must not make us allocate it
+    (tiny_ckpt / WEIGHTS_NAME).write_bytes(struct.pack("<Q", 1 << 60) + b"{}")
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        load_checkpoint(tiny_ckpt)
+
+
+def test_bad_config_json(tiny_ckpt):
+    cfg_path = tiny_ckpt / CONFIG_NAME
+    good = json.loads(cfg_path.read_text())
+    cases = [
+        ("{not json", "not valid JSON"),
+        (json.dumps({**good, "surprise": 1}), "unknown config keys: surprise"),
+        (json.dumps({**good, "model": {**good["model"], "depth": 3}}), "unknown model config keys: depth"),
+        (json.dumps({**good, "model": {**good["model"], "resolution": 20}}), "power of two"),
+        (json.dumps({**good, "format": "other"}), "'format' must be"),
+        (json.dumps({**good, "meta": {"foo": 1}}), "unknown meta keys: foo"),
+        ("[1, 2]", "JSON object"),
+    ]
+    for text, message in cases:
+        cfg_path.write_text(text)
+        with pytest.raises(CheckpointError, match=message):
+            load_checkpoint(tiny_ckpt)
+
+
+def test_shape_mismatch_and_missing_tensors(tiny_ckpt):
+    cfg_path = tiny_ckpt / CONFIG_NAME
+    good = json.loads(cfg_path.read_text())
+    good["model"]["channel_max"] = 16  # the stored tensors are 32 wide
+    cfg_path.write_text(json.dumps(good))
+    with pytest.raises(CheckpointError, match="has shape"):
+        load_checkpoint(tiny_ckpt)
+    state = {"w_avg": torch.zeros(32)}
+    save_file(state, str(tiny_ckpt / WEIGHTS_NAME))
+    good["model"]["channel_max"] = 32
+    cfg_path.write_text(json.dumps(good))
+    with pytest.raises(CheckpointError, match="missing: "):
+        load_checkpoint(tiny_ckpt)
+
+
+def test_non_finite_weights_never_saved_nor_loaded(tmp_path, tiny_ckpt):
+    G = tiny_generator()
+    with torch.no_grad():
+        G.w_avg[0] = float("nan")
+    with pytest.raises(CheckpointError, match="non-finite"):
+        save_checkpoint(G, tmp_path / "bad")
+    assert not (tmp_path / "bad" / WEIGHTS_NAME).exists()
+    state = tiny_generator().state_dict()
+    state["w_avg"] = state["w_avg"].clone()
+    state["w_avg"][0] = float("inf")
+    save_file({k: v.contiguous() for k, v in state.items()}, str(tiny_ckpt / WEIGHTS_NAME))
+    with pytest.raises(CheckpointError, match="NaN or inf"):
+        load_checkpoint(tiny_ckpt)

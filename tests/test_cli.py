@@ -1,0 +1,49 @@
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+
+from ganart.cli import main, parse_seeds
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "ganart", *args], capture_output=True, text=True)
+
+
+def test_parse_seeds():
+    assert parse_seeds("0-3,42,2") == [0, 1, 2, 3, 42]
+
+
+def test_sample_writes_pngs_grid_and_recipes(session_ckpt, tmp_path):
+    out = tmp_path / "out"
+    assert main(["sample", "--checkpoint", str(session_ckpt), "--seeds", "0-2,7", "--edit", "0=2.5",
+                 "--psi", "0.5", "--grid", "--out", str(out)]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["grid.png", "seed0000000000.png", "seed0000000001.png", "seed0000000002.png",
+                     "seed0000000007.png"]
+    again = tmp_path / "again"
+    assert main(["sample", "--recipe", str(out / "seed0000000007.png"), "--out", str(again)]) == 0
+    a = np.asarray(Image.open(out / "seed0000000007.png"))
+    b = np.asarray(Image.open(again / "seed0000000007.png"))
+    assert np.array_equal(a, b)
+
+
+def test_user_mistakes_exit_2_without_traceback(session_ckpt, tmp_path):
+    cases = [
+        (["--checkpoint", str(session_ckpt), "--seeds", "5-x"], "bad seed range"),
+        (["--checkpoint", str(session_ckpt), "--seeds", "-1"], "bad seed range"),
+        (["--checkpoint", str(session_ckpt), "--seeds", "4294967296"], "seed must be in"),
+        (["--checkpoint", str(session_ckpt), "--psi", "nan"], "psi"),
+        (["--checkpoint", str(session_ckpt), "--edit", "0=inf"], "finite"),
+        (["--checkpoint", str(session_ckpt), "--edit", "zero"], "INDEX=AMOUNT"),
+        (["--checkpoint", str(tmp_path / "nope")], "no such checkpoint"),
+        (["--checkpoint", str(tmp_path / "model.pkl")], "refusing to load"),
+        (["--seeds", "1"], "--checkpoint is required"),
+        (["--recipe", str(tmp_path / "none.png")], "no such file"),
+    ]
+    for args, message in cases:
+        r = run_cli("sample", *args, "--out", str(tmp_path / "o"))
+        assert r.returncode == 2, (args, r.stderr)
+        assert message in r.stderr, (args, r.stderr)
+        assert "Traceback" not in r.stderr

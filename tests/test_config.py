@@ -1,0 +1,53 @@
+import pytest
+
+from ganart.config import GeneratorConfig
+
+
+def test_default_config_is_valid_and_64px():
+    cfg = GeneratorConfig()
+    assert cfg.resolution == 64
+    assert cfg.num_ws == 10
+    assert cfg.resolutions == [4, 8, 16, 32, 64]
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("resolution", 48),
+        ("resolution", -64),
+        ("resolution", 8),
+        ("resolution", 1024),
+        ("resolution", 64.0),
+        ("z_dim", 0),
+        ("w_dim", -1),
+        ("mapping_layers", 0),
+        ("channel_max", 0),
+        ("mapping_lr_mul", 0.0),
+        ("mapping_lr_mul", float("nan")),
+        ("use_noise", "yes"),
+    ],
+)
+def test_invalid_values_name_the_field(field, value):
+    with pytest.raises(ValueError, match=field):
+        GeneratorConfig(**{field: value})
+
+
+def test_absurd_model_size_is_refused_before_allocation():
+    # ~billions of parameters: must fail fast from arithmetic alone
+    with pytest.raises(ValueError, match="parameters"):
+        GeneratorConfig(resolution=512, channel_base=1 << 20, channel_max=4096, w_dim=4096)
+
+
+def test_param_count_matches_real_model():
+    from ganart.models import Generator
+
+    for cfg in [GeneratorConfig(), GeneratorConfig(resolution=32, channel_max=64, use_noise=False)]:
+        real = sum(p.numel() for p in Generator(cfg).parameters())
+        assert cfg.generator_params() == real
+
+
+def test_from_dict_round_trip_and_unknown_keys():
+    cfg = GeneratorConfig(resolution=32)
+    assert GeneratorConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="unknown model config keys: bogus"):
+        GeneratorConfig.from_dict({**cfg.to_dict(), "bogus": 1})

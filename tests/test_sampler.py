@@ -1,0 +1,224 @@
+import hashlib
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ganart import Recipe, Sampler
+from ganart.recipe import save_png
+from ganart.sampler import MAX_BATCH, MAX_FRAMES, save_animation
+
+
+def pixels(im: Image.Image) -> np.ndarray:
+    return np.asarray(im.convert("RGB"))
+
+
+def test_generate_is_deterministic_and_seed_dependent(sampler):
+    a, b = sampler.generate(1), sampler.generate(1)
+    assert a.size == (16, 16) and a.mode == "RGB"
+    assert np.array_equal(pixels(a), pixels(b))
+    assert not np.array_equal(pixels(a), pixels(sampler.generate(2)))
+    assert not np.array_equal(pixels(a), pixels(sampler.generate(1, psi=0.2)))
+
+
+def test_same_pixels_across_processes(session_ckpt, sampler):
+    code = (
+        "import hashlib,sys,numpy as np; from ganart import Sampler;"
+        "s=Sampler.load(sys.argv[1], device='cpu');"
+        "print(hashlib.sha256(np.asarray(s.generate(123, psi=0.5, edits={1: 2.0})).tobytes()).hexdigest())"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(session_ckpt)], capture_output=True, text=True, check=True)
+    here = hashlib.sha256(pixels(sampler.generate(123, psi=0.5, edits={1: 2.0})).tobytes()).hexdigest()
+    assert out.stdout.strip() == here
+
+
+def test_batch_equals_single(sampler):
+    seeds = [0, 5, 9, 2**32 - 1]
+    batch = sampler.generate_batch(seeds, psi=0.9)
+    for s, im in zip(seeds, batch):
+        assert np.array_equal(pixels(im), pixels(sampler.generate(s, psi=0.9)))
+
+
+def test_threads_give_the_same_images(sampler):
+    seeds = list(range(8))
+    expected = {s: pixels(sampler.generate(s, edits={0: 1.0})) for s in seeds}
+    results: dict[int, list[np.ndarray]] = {s: [] for s in seeds}
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(8)
+
+    def work(seed: int) -> None:
+        try:
+            barrier.wait()
+            for _ in range(5):
+                results[seed].append(pixels(sampler.generate(seed, edits={0: 1.0})))
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in seeds]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for s in seeds:
+        assert len(results[s]) == 5
+        assert all(np.array_equal(r, expected[s]) for r in results[s])
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(seed=-1), "seed"),
+        (dict(seed=2**32), "seed"),
+        (dict(seed="7"), "seed"),
+        (dict(seed=1, psi=float("nan")), "psi"),
+        (dict(seed=1, psi=2.5), "psi"),
+        (dict(seed=1, psi="x"), "psi"),
+        (dict(seed=1, edits={0: float("inf")}), "finite"),
+        (dict(seed=1, edits={0: 100.0}), "edit amount"),
+        (dict(seed=1, edits={32: 1.0}), "index"),  # the tiny model has 32 directions: 0-31
+        (dict(seed=1, layers=(0, 99)), "layers"),
+        (dict(seed=1, layers=(4, 2)), "layers"),
+        (dict(seed=1, method="ica"), "method"),
+    ],
+)
+def test_generate_rejects_bad_arguments(sampler, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        sampler.generate(**kwargs)
+
+
+def test_last_direction_index_is_valid(sampler):
+    assert sampler.num_directions == 32
+    assert sampler.generate(1, edits={31: 1.0}).size == (16, 16)
+
+
+def test_edits_change_only_what_they_should(sampler):
+    base = pixels(sampler.generate(4))
+    edited = pixels(sampler.generate(4, edits={0: 3.0}))
+    assert not np.array_equal(base, edited)
+    assert np.array_equal(base, pixels(sampler.generate(4, edits={0: 0.0})))
+    # edits confined to the last layer (toRGB) change colour, not the feature maps: still differs
+    fine = pixels(sampler.generate(4, edits={0: 3.0}, layers=(sampler.num_ws - 1, sampler.num_ws)))
+    assert not np.array_equal(base, fine) and not np.array_equal(edited, fine)
+
+
+def test_directions_are_stable_across_loads(session_ckpt, sampler):
+    other = Sampler.load(session_ckpt, device="cpu")
+    for method in ("sefa", "pca"):
+        d1, s1 = sampler.directions(method)
+        d2, s2 = other.directions(method)
+        assert d1.shape == (32, 32)
+        assert np.array_equal(d1.numpy(), d2.numpy()) and np.array_equal(s1.numpy(), s2.numpy())
+        assert (s1 > 0).all()
+
+
+def test_mix(sampler):
+    n = sampler.num_ws
+    a, b = pixels(sampler.generate(10)), pixels(sampler.generate(11))
+    assert np.array_equal(pixels(sampler.mix(10, 11, (0, n))), b)  # all layers from B -> B
+    child = pixels(sampler.mix(10, 11, "coarse"))
+    assert not np.array_equal(child, a) and not np.array_equal(child, b)
+    with pytest.raises(ValueError, match="coarse"):
+        sampler.mix(10, 11, "medium")
+    with pytest.raises(ValueError, match="seed_b"):
+        sampler.mix(10, -3, "fine")
+
+
+def test_walk_yields_frames_lazily(sampler, tmp_path):
+    it = sampler.walk([1, 2, 3], frames_per_segment=4, loop=True)
+    first = next(it)  # a generator: frames come one at a time
+    frames = [first, *it]
+    assert len(frames) == 12
+    assert len({pixels(f).tobytes() for f in frames}) > 6
+    open_walk = list(sampler.walk([1, 2], frames_per_segment=3, loop=False, space="w"))
+    assert len(open_walk) == 4
+    assert np.array_equal(pixels(open_walk[0]), pixels(sampler.generate(1)))  # lerp t=0 is exact in w
+    for suffix in (".gif", ".webp"):
+        path = save_animation(frames, tmp_path / f"walk{suffix}", fps=10)
+        with Image.open(path) as im:
+            assert im.n_frames == 12
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (([1], 4), "keyframes"),
+        (([1, 2], 0), "frames_per_segment"),
+        (([1, 2], 10_000), "frames_per_segment"),
+        ((list(range(60)), 240), f"over the {MAX_FRAMES}"),
+        (([1, -2], 4), "seed"),
+    ],
+)
+def test_walk_rejects_bad_arguments(sampler, args, message):
+    with pytest.raises(ValueError, match=message):
+        sampler.walk(*args)
+
+
+def test_batch_limits(sampler):
+    with pytest.raises(ValueError, match="batch"):
+        sampler.generate_batch([])
+    with pytest.raises(ValueError, match="batch"):
+        sampler.generate_batch(range(MAX_BATCH + 1))
+    grid = sampler.grid([0, 1, 2, 3, 4], cols=3)
+    assert grid.size == (3 * 16 + 4 * 2, 2 * 16 + 3 * 2)
+
+
+def test_recipe_png_round_trip_is_bit_identical(sampler, tmp_path):
+    im = sampler.mix(21, 22, "fine", psi=0.6)
+    edited = sampler.render(Recipe(
+        seed=21, psi=0.6, edits={2: -1.5}, layers=(1, 5), mix_seed=22,
+        mix_layers=sampler.layer_groups()["fine"], sha256=sampler.sha256,
+    ))
+    for image in (im, edited):
+        path = save_png(image, tmp_path / "x.png")
+        recipe = Recipe.from_png(path)
+        again = sampler.render(recipe)
+        assert np.array_equal(pixels(again), pixels(image))
+        with Image.open(path) as reread:
+            assert np.array_equal(pixels(reread), pixels(image))
+    assert Recipe.from_png(tmp_path / "x.png").edits == {2: -1.5}
+
+
+def test_recipe_json_round_trip_and_validation():
+    r = Recipe(seed=3, psi=1.2, edits={1: 0.5}, layers=(0, 4), mix_seed=9, mix_layers=(4, 8))
+    assert Recipe.from_json(r.to_json()) == r
+    for text, message in [
+        ('{"seed": 1, "evil": 2}', "unknown recipe keys"),
+        ('{"psi": 1}', "needs a seed"),
+        ('{"seed": 1, "psi": NaN}', "psi"),
+        ('{"seed": 1, "mix_seed": 4}', "mix_layers"),
+        ('{"seed": 1, "version": 99}', "version"),
+        ("not json", "JSON"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            Recipe.from_json(text)
+
+
+def test_recipe_from_bad_pngs(tmp_path):
+    jpg = tmp_path / "a.png"
+    Image.new("RGB", (4, 4)).save(jpg, format="JPEG")
+    with pytest.raises(ValueError, match="not a PNG"):
+        Recipe.from_png(jpg)
+    plain = tmp_path / "plain.png"
+    Image.new("RGB", (4, 4)).save(plain)
+    with pytest.raises(ValueError, match="carries no ganart recipe"):
+        Recipe.from_png(plain)
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
+    with pytest.raises(ValueError, match="not a readable image"):
+        Recipe.from_png(corrupt)
+    huge = tmp_path / "huge.png"
+    huge.write_bytes(b"\0" * (10 * 1024 * 1024 + 1))
+    with pytest.raises(ValueError, match="larger than 10 MB"):
+        Recipe.from_png(huge)
+    with pytest.raises(ValueError, match="no such file"):
+        Recipe.from_png(tmp_path / "missing.png")
+
+
+def test_render_refuses_recipe_from_another_checkpoint(sampler):
+    r = Recipe(seed=1, sha256="0" * 64, checkpoint="other")
+    with pytest.raises(ValueError, match="made with checkpoint other"):
+        sampler.render(r)
