@@ -123,6 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="auto")
     s.add_argument("--out", default="samples")
     s.set_defaults(func=cmd_sample)
+
+    from .train import add_arguments, run
+
+    t = sub.add_parser("train", help="train a GAN on a folder of images (or 'emoji')")
+    add_arguments(t)
+    t.set_defaults(func=run)
     return p
 
 

@@ -1,0 +1,67 @@
+"""DiffAugment-style differentiable augmentations with an adaptive probability (ADA-like).
+
+Each augmentation is applied to each image independently with probability ``p``; all
+randomness comes from an explicit ``torch.Generator`` so training resumes exactly.
+x: [B, C, H, W] in [-1, 1].
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+POLICIES = ("color", "translation", "cutout")
+
+
+def _rand(n: int, g: torch.Generator, device: torch.device) -> torch.Tensor:
+    return torch.rand(n, generator=g, device=g.device).to(device)
+
+
+def _gate(x: torch.Tensor, y: torch.Tensor, p: float, g: torch.Generator) -> torch.Tensor:
+    """Per-sample choice: y with probability p, else x."""
+    keep = (_rand(x.shape[0], g, x.device) < p)[:, None, None, None]
+    return torch.where(keep, y, x)
+
+
+def color(x: torch.Tensor, p: float, g: torch.Generator) -> torch.Tensor:
+    b = x.shape[0]
+    y = x + (_rand(b, g, x.device) - 0.5)[:, None, None, None]  # brightness
+    mean = y.mean(dim=1, keepdim=True)
+    y = (y - mean) * (_rand(b, g, x.device) * 2)[:, None, None, None] + mean  # saturation
+    mean = y.mean(dim=(1, 2, 3), keepdim=True)
+    y = (y - mean) * (_rand(b, g, x.device) + 0.5)[:, None, None, None] + mean  # contrast
+    return _gate(x, y, p, g)
+
+
+def translation(x: torch.Tensor, p: float, g: torch.Generator, ratio: float = 0.125) -> torch.Tensor:
+    b, _, h, w = x.shape
+    sh, sw = int(h * ratio + 0.5), int(w * ratio + 0.5)
+    tx = (_rand(b, g, x.device) * (2 * sh + 1)).long() - sh
+    ty = (_rand(b, g, x.device) * (2 * sw + 1)).long() - sw
+    gy, gx = torch.meshgrid(torch.arange(h, device=x.device), torch.arange(w, device=x.device), indexing="ij")
+    gy = (gy[None] + tx[:, None, None] + 1).clamp(0, h + 1)
+    gx = (gx[None] + ty[:, None, None] + 1).clamp(0, w + 1)
+    padded = F.pad(x, [1, 1, 1, 1])  # shifted-in pixels are 0 (mid-grey)
+    idx = (gy * (w + 2) + gx).reshape(b, 1, -1).expand(-1, x.shape[1], -1)
+    y = padded.reshape(b, x.shape[1], -1).gather(2, idx).reshape_as(x)
+    return _gate(x, y, p, g)
+
+
+def cutout(x: torch.Tensor, p: float, g: torch.Generator, ratio: float = 0.5) -> torch.Tensor:
+    b, _, h, w = x.shape
+    ch, cw = int(h * ratio + 0.5), int(w * ratio + 0.5)
+    cy = (_rand(b, g, x.device) * (h + 1 - ch % 2)).long()
+    cx = (_rand(b, g, x.device) * (w + 1 - cw % 2)).long()
+    ys = torch.arange(h, device=x.device)[None, :, None]
+    xs = torch.arange(w, device=x.device)[None, None, :]
+    inside = ((ys - cy[:, None, None]).abs() * 2 < ch) & ((xs - cx[:, None, None]).abs() * 2 < cw)
+    y = x * (~inside)[:, None].to(x.dtype)
+    return _gate(x, y, p, g)
+
+
+def augment(x: torch.Tensor, p: float, policy: tuple[str, ...], g: torch.Generator) -> torch.Tensor:
+    if p <= 0 or not policy:
+        return x
+    for name in policy:
+        x = {"color": color, "translation": translation, "cutout": cutout}[name](x, p, g)
+    return x

@@ -1,0 +1,203 @@
+"""Training images: a folder of the user's pictures, or the built-in ``emoji`` set.
+
+Images are decoded and resized once into a uint8 array [N, R, R, 3], cached on disk
+under a key derived from the files' contents and the preprocessing options, so epochs
+never decode images again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageColor
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"}
+EMOJI_FONT = "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf"
+EMOJI_PACKAGE = "fonts-noto-color-emoji"
+EMOJI_LICENSE = (
+    "Noto Color Emoji (Debian package fonts-noto-color-emoji): images Apache-2.0, font SIL OFL 1.1"
+)
+MAX_PIXELS = 8192 * 8192  # refuse decompression bombs
+
+
+class DataError(ValueError):
+    """A dataset problem the user can fix (missing folder, too few images, missing font)."""
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    resolution: int = 64
+    background: str = "#ffffff"  # RGBA images are composited on this
+    fit: str = "pad"  # non-square: "pad" to square or "crop" the centre
+
+    def __post_init__(self) -> None:
+        if self.fit not in ("pad", "crop"):
+            raise DataError(f"fit must be 'pad' or 'crop', got {self.fit!r}")
+        try:
+            ImageColor.getrgb(self.background)
+        except ValueError:
+            raise DataError(f"background must be a colour like '#ffffff', got {self.background!r}") from None
+
+    def key(self) -> str:
+        return f"r{self.resolution}-{self.fit}-{self.background.lstrip('#')}"
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("GANART_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "ganart"
+    )
+    return Path(root) / "datasets"
+
+
+def prepare_image(im: Image.Image, pre: Preprocess) -> np.ndarray:
+    """One PIL image -> uint8 [R, R, 3]: first frame, alpha on background, square, Lanczos."""
+    im.seek(0) if getattr(im, "n_frames", 1) > 1 else None
+    bg = ImageColor.getrgb(pre.background)[:3]
+    if im.mode in ("RGBA", "LA", "P", "PA") or "transparency" in im.info:
+        im = im.convert("RGBA")
+        base = Image.new("RGBA", im.size, bg + (255,))
+        im = Image.alpha_composite(base, im)
+    im = im.convert("RGB")  # greyscale, CMYK, ... -> RGB
+    w, h = im.size
+    if w != h:
+        if pre.fit == "crop":
+            s = min(w, h)
+            im = im.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
+        else:
+            s = max(w, h)
+            canvas = Image.new("RGB", (s, s), bg)
+            canvas.paste(im, ((s - w) // 2, (s - h) // 2))
+            im = canvas
+    if im.size != (pre.resolution, pre.resolution):
+        im = im.resize((pre.resolution, pre.resolution), Image.LANCZOS)
+    return np.asarray(im, dtype=np.uint8)
+
+
+def list_images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _decode(blobs: Iterable[tuple[str, bytes]], pre: Preprocess) -> tuple[np.ndarray, list[str]]:
+    out, bad = [], []
+    for name, data in blobs:
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                if im.width * im.height > MAX_PIXELS:
+                    raise ValueError("image too large")
+                im.load()
+                out.append(prepare_image(im, pre))
+        except Exception:  # corrupt / unsupported files are skipped and reported together
+            bad.append(name)
+    r = pre.resolution
+    arr = np.stack(out) if out else np.zeros((0, r, r, 3), np.uint8)
+    return arr, bad
+
+
+def _cached(key: str, build) -> np.ndarray:
+    path = cache_dir() / f"{key}.npy"
+    if path.is_file():
+        try:
+            return np.load(path, allow_pickle=False)
+        except (ValueError, OSError):
+            path.unlink(missing_ok=True)  # a broken cache file is rebuilt, never trusted
+    arr = build()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        np.save(f, arr, allow_pickle=False)
+    os.replace(tmp, path)
+    return arr
+
+
+def load_folder(folder: str | os.PathLike[str], pre: Preprocess = Preprocess()) -> np.ndarray:
+    """All readable images under ``folder`` (recursive) as uint8 [N, R, R, 3]."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: no such folder")
+    files = list_images(folder)
+    if not files:
+        raise DataError(f"{folder}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+    h = hashlib.sha256(pre.key().encode())
+    blobs = []
+    for p in files:
+        data = p.read_bytes()
+        h.update(str(p.relative_to(folder)).encode() + b"\0" + hashlib.sha256(data).digest())
+        blobs.append((str(p.relative_to(folder)), data))
+    skipped: list[str] = []
+
+    def build() -> np.ndarray:
+        arr, bad = _decode(blobs, pre)
+        skipped.extend(bad)
+        return arr
+
+    arr = _cached(f"folder-{h.hexdigest()[:24]}", build)
+    if skipped:
+        shown = ", ".join(skipped[:3]) + (", ..." if len(skipped) > 3 else "")
+        warnings.warn(f"skipped {len(skipped)} unreadable image file(s) in {folder}: {shown}", stacklevel=2)
+    if len(arr) == 0:
+        raise DataError(f"{folder}: none of the {len(files)} image files could be read")
+    return arr
+
+
+def emoji_font_path() -> Path:
+    path = Path(os.environ.get("GANART_EMOJI_FONT", EMOJI_FONT))
+    if not path.is_file():
+        raise DataError(
+            f"the emoji dataset needs {path}: install the Debian package '{EMOJI_PACKAGE}' "
+            f"(apt-get install {EMOJI_PACKAGE}) or set GANART_EMOJI_FONT"
+        )
+    return path
+
+
+def emoji_pngs(font_path: Path) -> list[tuple[str, bytes]]:
+    """Every colour bitmap in the font's CBDT table, as (glyph name, PNG bytes)."""
+    from fontTools.ttLib import TTFont
+
+    font = TTFont(str(font_path), lazy=True)
+    if "CBDT" not in font:
+        raise DataError(f"{font_path}: has no CBDT colour bitmaps")
+    strike = font["CBDT"].strikeData[0]
+    return [(name, strike[name].imageData) for name in sorted(strike)]
+
+
+def load_emoji(pre: Preprocess = Preprocess()) -> np.ndarray:
+    font = emoji_font_path()
+    key = hashlib.sha256(font.read_bytes()).hexdigest()[:24]
+    arr = _cached(f"emoji-{key}-{pre.key()}", lambda: _decode(emoji_pngs(font), pre)[0])
+    return arr
+
+
+def load_dataset(source: str, pre: Preprocess = Preprocess()) -> np.ndarray:
+    """``emoji`` or a folder -> uint8 [N, R, R, 3]."""
+    return load_emoji(pre) if source == "emoji" else load_folder(source, pre)
+
+
+class ImageBatches:
+    """Samples training batches from an in-memory uint8 array with its own generator.
+
+    Returns float tensors [B, 3, R, R] in [-1, 1]; ``mirror`` flips half of them.
+    """
+
+    def __init__(self, images: np.ndarray, device: torch.device, seed: int = 0, mirror: bool = False) -> None:
+        self.images = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous().to(device)
+        self.mirror = mirror
+        self.generator = torch.Generator(device="cpu").manual_seed(seed)
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def sample(self, batch: int) -> torch.Tensor:
+        idx = torch.randint(len(self), (batch,), generator=self.generator)
+        x = self.images[idx.to(self.images.device)].float().div_(127.5).sub_(1.0)
+        if self.mirror:
+            flip = torch.rand(batch, generator=self.generator) < 0.5
+            x = torch.where(flip.to(x.device)[:, None, None, None], x.flip(3), x)
+        return x

@@ -1,0 +1,667 @@
+"""Training: ``ganart train --data DIR|emoji --out checkpoints/NAME``.
+
+One ``TrainConfig`` dataclass holds every knob; each field is a command-line flag of the
+same name. The same command runs alone or under ``torchrun --nproc_per_node=N -m ganart train``.
+
+Loop, per step: a generator step (non-saturating logistic loss), a discriminator step
+(logistic loss + lazy R1 every ``r1_interval`` steps), an ADA-style update of the
+augmentation probability, and an EMA update of the generator the app uses.
+
+Data-parallel training averages gradients across ranks with one all-reduce per step
+(gloo on CPU, NCCL on CUDA), as stylegan3's loop does: R1 needs a double backward,
+which DistributedDataParallel's hooks do not support.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import shutil
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from . import __version__
+from .augment import POLICIES, augment
+from .checkpoint import CONFIG_NAME, WEIGHTS_NAME, CheckpointMeta, load_checkpoint, save_checkpoint
+from .config import GeneratorConfig
+from .data import EMOJI_LICENSE, ImageBatches, Preprocess, load_dataset
+from .latent import seeds_to_z
+from .models import Discriminator, Generator
+from .sampler import make_grid, to_images
+
+STATE_NAME = "state.safetensors"
+SNAPSHOTS = "snapshots"
+
+
+@dataclass
+class TrainConfig:
+    """Every training option; ``ganart train --help`` lists them with these defaults."""
+
+    data: str = "emoji"  # a folder of images, or "emoji"
+    out: str = "checkpoints/run"
+    # model shape
+    resolution: int = 64
+    z_dim: int = 256
+    w_dim: int = 256
+    mapping_layers: int = 4
+    channel_base: int = 2048
+    channel_max: int = 256
+    use_noise: bool = True
+    # length
+    batch: int = 32  # global batch, split across ranks
+    kimg: float = 0.0  # stop after this many thousand real images shown (0: no limit)
+    minutes: float = 0.0  # stop after this many minutes (0: no limit)
+    max_steps: int = 0  # stop after this many steps (0: no limit)
+    # optimisation
+    lr_g: float = 0.0025
+    lr_d: float = 0.0025
+    r1_gamma: float = -1.0  # -1: 0.0002 * resolution^2 / batch (StyleGAN2-ADA's heuristic)
+    r1_interval: int = 16
+    style_mixing: float = 0.5
+    ema_kimg: float = 10.0
+    ema_rampup: float = 0.05
+    # data and augmentation
+    mirror: bool = False
+    fit: str = "pad"
+    background: str = "#ffffff"
+    augment: str = "color,translation,cutout"  # DiffAugment policies, "" for none
+    aug_p: float = 0.0  # initial augmentation probability
+    ada_target: float = 0.6  # target for r_t = E[sign(D(real))]; 0 keeps aug_p fixed
+    ada_kimg: float = 100.0  # images (k) for p to move 0 -> 1
+    ada_interval: int = 4
+    # checkpoints
+    snapshot_kimg: float = 50.0
+    snapshot_minutes: float = 0.0
+    keep: int = 3
+    resume: str = ""  # "auto": newest good snapshot in --out; or a snapshot folder
+    init_from: str = ""  # fine-tune from this checkpoint's generator
+    grid: int = 36  # fixed-seed sample grid images per snapshot
+    # machinery
+    seed: int = 0
+    device: str = "auto"
+    amp: str = "auto"  # "auto" (bf16 on CUDA, off on CPU), "bf16", "off"
+    threads: int = 0  # CPU threads (0: torch default)
+    log_every: int = 20
+    dry_run: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("batch", "r1_interval", "ada_interval", "keep", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("kimg", "minutes", "snapshot_kimg", "snapshot_minutes", "ema_kimg", "ada_kimg"):
+            v = getattr(self, name)
+            if not math.isfinite(v) or v < 0:
+                raise ValueError(f"{name} must be a finite number >= 0, got {v}")
+        if self.max_steps < 0 or self.grid < 0 or self.threads < 0:
+            raise ValueError("max_steps, grid and threads must be >= 0")
+        for name in ("lr_g", "lr_d"):
+            if not 0 < getattr(self, name) <= 1:
+                raise ValueError(f"{name} must be in (0, 1], got {getattr(self, name)}")
+        if not 0 <= self.aug_p <= 1 or not 0 <= self.style_mixing <= 1 or not 0 <= self.ada_target <= 1:
+            raise ValueError("aug_p, style_mixing and ada_target must be in [0, 1]")
+        bad = [p for p in self.policy if p not in POLICIES]
+        if bad:
+            raise ValueError(f"augment: unknown policy {bad[0]!r} (choose from {', '.join(POLICIES)})")
+        if self.amp not in ("auto", "bf16", "off"):
+            raise ValueError(f"amp must be auto, bf16 or off, got {self.amp!r}")
+        self.model_config()  # validates the model shape
+
+    @property
+    def policy(self) -> tuple[str, ...]:
+        return tuple(p for p in self.augment.split(",") if p)
+
+    @property
+    def gamma(self) -> float:
+        return self.r1_gamma if self.r1_gamma >= 0 else 0.0002 * self.resolution**2 / self.batch
+
+    def model_config(self) -> GeneratorConfig:
+        return GeneratorConfig(
+            resolution=self.resolution, z_dim=self.z_dim, w_dim=self.w_dim,
+            mapping_layers=self.mapping_layers, channel_base=self.channel_base,
+            channel_max=self.channel_max, use_noise=self.use_noise,
+        )
+
+
+@dataclass
+class Progress:
+    """Counters that a resume restores."""
+
+    step: int = 0
+    nimg: int = 0
+    aug_p: float = 0.0
+    ada_sum: float = 0.0  # running sum of sign(D(real)) since the last ADA update
+    ada_count: int = 0
+    nan_events: int = 0
+    train_seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# --- distributed helpers ------------------------------------------------------------------
+
+
+def dist_info() -> tuple[int, int, int]:
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
+
+
+def all_reduce_grads(params: list[torch.nn.Parameter], world: int) -> None:
+    """Average gradients across ranks in one flat all-reduce."""
+    if world == 1:
+        return
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    flat = torch.cat([g.flatten() for g in grads])
+    torch.distributed.all_reduce(flat)
+    flat /= world
+    offset = 0
+    for p in params:
+        n = p.numel()
+        p.grad = flat[offset : offset + n].view_as(p).clone()
+        offset += n
+
+
+def all_reduce_scalar(x: float, world: int, device: torch.device) -> float:
+    if world == 1:
+        return x
+    t = torch.tensor([x], dtype=torch.float64, device=device)
+    torch.distributed.all_reduce(t)
+    return float(t.item())
+
+
+# --- training state <-> safetensors ---------------------------------------------------------
+
+
+def _optim_tensors(prefix: str, opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list]:
+    sd = opt.state_dict()
+    tensors = {}
+    for pid, st in sd["state"].items():
+        for k, v in st.items():
+            tensors[f"{prefix}/{pid}/{k}"] = torch.as_tensor(v).detach().cpu().contiguous()
+    return tensors, sd["param_groups"]
+
+
+def _optim_load(prefix: str, opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], groups: list) -> None:
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, v in tensors.items():
+        if key.startswith(prefix + "/"):
+            _, pid, k = key.split("/", 2)
+            state.setdefault(int(pid), {})[k] = v
+    opt.load_state_dict({"state": state, "param_groups": groups})
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig) -> None:
+        self.cfg = cfg
+        self.rank, self.world, local_rank = dist_info()
+        if self.world > 1 and not torch.distributed.is_initialized():
+            backend = "nccl" if torch.cuda.is_available() and cfg.device in ("auto", "cuda") else "gloo"
+            torch.distributed.init_process_group(backend)
+        if cfg.batch % self.world:
+            raise ValueError(f"batch {cfg.batch} must be divisible by the {self.world} ranks")
+        self.local_batch = cfg.batch // self.world
+        if cfg.device == "auto":
+            self.device = torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+        else:
+            self.device = torch.device(cfg.device)
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+            torch.backends.cudnn.benchmark = True
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        self.amp = cfg.amp == "bf16" or (cfg.amp == "auto" and self.device.type == "cuda")
+        self.out = Path(cfg.out)
+        mcfg = cfg.model_config()
+        with torch.random.fork_rng(devices=[]):  # model init without touching the global RNG
+            torch.manual_seed(cfg.seed)
+            self.G = Generator(mcfg).to(self.device)
+            self.D = Discriminator(mcfg).to(self.device)
+        if cfg.init_from:
+            self.G.load_state_dict(load_checkpoint(cfg.init_from).generator.state_dict())
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self._broadcast_params()
+        mb = cfg.r1_interval / (cfg.r1_interval + 1)  # lazy regularisation correction
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=(0.0, 0.99), eps=1e-8)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d * mb, betas=(0.0, 0.99**mb), eps=1e-8)
+        # every random stream is an explicit generator, saved in snapshots for exact resume
+        s = cfg.seed * 1000 + self.rank
+        self.gen_z = torch.Generator(device="cpu").manual_seed(s + 1)
+        self.gen_aug = torch.Generator(device="cpu").manual_seed(s + 2)
+        self.gen_noise = torch.Generator(device=self.device).manual_seed(s + 3)
+        self.p = Progress(aug_p=cfg.aug_p)
+        self.data: ImageBatches | None = None
+        self.stop_requested = False
+        self._ada_acc = torch.zeros((), device=self.device)  # sign sum not yet read back
+        self._good: dict[str, Any] | None = None
+
+    # --- setup --------------------------------------------------------------------------
+    def _broadcast_params(self) -> None:
+        if self.world > 1:
+            for m in (self.G, self.D, self.G_ema):
+                for t in list(m.parameters()) + list(m.buffers()):
+                    torch.distributed.broadcast(t.data, src=0)
+
+    def load_data(self) -> None:
+        pre = Preprocess(self.cfg.resolution, self.cfg.background, self.cfg.fit)
+        images = load_dataset(self.cfg.data, pre)
+        if len(images) < self.local_batch:
+            raise ValueError(f"{self.cfg.data}: {len(images)} images is fewer than the batch of {self.local_batch}")
+        self.data = ImageBatches(images, self.device, seed=self.cfg.seed * 1000 + self.rank, mirror=self.cfg.mirror)
+
+    def param_counts(self) -> dict[str, int]:
+        return {"G": sum(p.numel() for p in self.G.parameters()), "D": sum(p.numel() for p in self.D.parameters())}
+
+    # --- one step ------------------------------------------------------------------------
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
+
+    def run_G(self, b: int) -> torch.Tensor:
+        cfg = self.cfg
+        z = torch.randn(b, cfg.z_dim, generator=self.gen_z).to(self.device)
+        with self._autocast():
+            ws = self.G.mapping(z)
+            if cfg.style_mixing > 0:
+                # with probability style_mixing, layers from `cut` on take a second z's w
+                r = torch.rand(2, generator=self.gen_z)
+                cut = int(r[1] * (self.G.num_ws - 1)) + 1
+                z2 = torch.randn(b, cfg.z_dim, generator=self.gen_z).to(self.device)
+                if r[0] < cfg.style_mixing:
+                    ws = ws.clone()
+                    ws[:, cut:] = self.G.mapping(z2)[:, cut:]
+            with torch.no_grad():  # track the mean w for truncation
+                self.G.w_avg.copy_(ws[:, 0].float().mean(0).lerp(self.G.w_avg, 0.995))
+            return self.G.synthesis(ws, noise_mode="random", generator=self.gen_noise)
+
+    def run_D(self, img: torch.Tensor) -> torch.Tensor:
+        img = augment(img, self.p.aug_p, self.cfg.policy, self.gen_aug)
+        with self._autocast():
+            return self.D(img).float()
+
+    def train_step(self) -> dict[str, float]:
+        assert self.data is not None, "call load_data() first"
+        cfg, b = self.cfg, self.local_batch
+        self.G.train()
+        # generator: maximise log D(G(z))
+        self.D.requires_grad_(False)
+        loss_G = F.softplus(-self.run_D(self.run_G(b))).mean()
+        self.opt_G.zero_grad(set_to_none=True)
+        loss_G.backward()
+        self.D.requires_grad_(True)
+        # discriminator: logistic loss, plus lazy R1 on reals
+        with torch.no_grad():
+            fake = self.run_G(b)
+        real = self.data.sample(b)
+        do_r1 = self.p.step % cfg.r1_interval == 0 and cfg.gamma > 0
+        real_aug = augment(real, self.p.aug_p, cfg.policy, self.gen_aug).detach().requires_grad_(do_r1)
+        with self._autocast():
+            logits_real = self.D(real_aug).float()
+        logits_fake = self.run_D(fake)
+        loss_D = F.softplus(logits_fake).mean() + F.softplus(-logits_real).mean()
+        r1 = torch.zeros((), device=self.device)
+        if do_r1:
+            (grad,) = torch.autograd.grad(logits_real.sum(), real_aug, create_graph=True)
+            r1 = grad.float().square().sum(dim=(1, 2, 3)).mean()
+            loss_D = loss_D + r1 * (cfg.gamma / 2 * cfg.r1_interval)
+        self.opt_D.zero_grad(set_to_none=True)
+        loss_D.backward()
+
+        finite = float(torch.isfinite(loss_G + loss_D).item())  # the step's one host sync
+        if all_reduce_scalar(finite, self.world, self.device) < self.world:
+            return self._rollback(loss_G, loss_D)
+        all_reduce_grads(list(self.G.parameters()), self.world)
+        all_reduce_grads(list(self.D.parameters()), self.world)
+        self.opt_G.step()
+        self.opt_D.step()
+
+        self._update_ada(logits_real.detach())
+        self.p.nimg += cfg.batch
+        self._update_ema()
+        self.p.step += 1
+        # tensors, not floats: reading them would sync the GPU every step
+        return {"loss_G": loss_G.detach(), "loss_D": loss_D.detach(), "r1": r1.detach()}
+
+    def _update_ada(self, logits_real: torch.Tensor) -> None:
+        cfg = self.cfg
+        if cfg.ada_target <= 0 or not cfg.policy:
+            return
+        self._ada_acc = self._ada_acc + torch.sign(logits_real).sum()
+        self.p.ada_count += logits_real.numel()
+        if (self.p.step + 1) % cfg.ada_interval == 0:
+            self.p.ada_sum += float(self._ada_acc)
+            self._ada_acc = torch.zeros((), device=self.device)
+            total = all_reduce_scalar(self.p.ada_sum, self.world, self.device)
+            count = all_reduce_scalar(self.p.ada_count, self.world, self.device)
+            rt = total / max(count, 1)
+            adjust = math.copysign(1, rt - cfg.ada_target) * cfg.batch * cfg.ada_interval / (cfg.ada_kimg * 1000)
+            self.p.aug_p = min(max(self.p.aug_p + adjust, 0.0), 1.0)
+            self.p.extra["rt"] = rt
+            self.p.ada_sum, self.p.ada_count = 0.0, 0
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        cfg = self.cfg
+        ema_nimg = cfg.ema_kimg * 1000
+        if cfg.ema_rampup > 0:
+            ema_nimg = min(ema_nimg, self.p.nimg * cfg.ema_rampup)
+        beta = 0.5 ** (cfg.batch / max(ema_nimg, 1e-8))
+        for pe, p in zip(self.G_ema.parameters(), self.G.parameters()):
+            pe.copy_(p.detach().lerp(pe, beta))
+        for be, b in zip(self.G_ema.buffers(), self.G.buffers()):
+            be.copy_(b)
+
+    # --- non-finite guard -------------------------------------------------------------------
+    def remember_good(self) -> None:
+        """Keep an in-memory copy of everything a bad step could corrupt."""
+        self._good = {
+            "G": copy.deepcopy(self.G.state_dict()), "D": copy.deepcopy(self.D.state_dict()),
+            "G_ema": copy.deepcopy(self.G_ema.state_dict()),
+            "opt_G": copy.deepcopy(self.opt_G.state_dict()), "opt_D": copy.deepcopy(self.opt_D.state_dict()),
+        }
+
+    def _rollback(self, loss_G: torch.Tensor, loss_D: torch.Tensor) -> dict[str, float]:
+        self.opt_G.zero_grad(set_to_none=True)
+        self.opt_D.zero_grad(set_to_none=True)
+        if self._good is not None:
+            self.G.load_state_dict(self._good["G"])
+            self.D.load_state_dict(self._good["D"])
+            self.G_ema.load_state_dict(self._good["G_ema"])
+            self.opt_G.load_state_dict(self._good["opt_G"])
+            self.opt_D.load_state_dict(self._good["opt_D"])
+        self.p.nan_events += 1
+        self.p.step += 1  # move on to fresh random draws
+        event = {"event": "non_finite_loss", "step": self.p.step, "loss_G": loss_G.item(),
+                 "loss_D": loss_D.item(), "rolled_back": self._good is not None}
+        self.log(event)
+        print(f"ganart train: non-finite loss at step {self.p.step}; rolled back to the last good state",
+              file=sys.stderr)
+        nan = torch.tensor(float("nan"))
+        return {"loss_G": nan, "loss_D": nan, "r1": nan}
+
+    # --- snapshots ------------------------------------------------------------------------
+    def state_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+        self.p.ada_sum += float(self._ada_acc)  # integer-valued: flushing early changes nothing
+        self._ada_acc = torch.zeros((), device=self.device)
+        tensors: dict[str, torch.Tensor] = {}
+        for name, m in (("G", self.G), ("D", self.D), ("G_ema", self.G_ema)):
+            for k, v in m.state_dict().items():
+                tensors[f"{name}/{k}"] = v.detach().cpu().contiguous()
+        tg, groups_g = _optim_tensors("opt_G", self.opt_G)
+        td, groups_d = _optim_tensors("opt_D", self.opt_D)
+        tensors.update(tg)
+        tensors.update(td)
+        for name in ("gen_z", "gen_aug", "gen_noise"):
+            tensors[f"rng/{name}"] = getattr(self, name).get_state().cpu()
+        if self.data is not None:
+            tensors["rng/data"] = self.data.generator.get_state()
+        meta = {
+            "ganart_version": __version__,
+            "progress": json.dumps(asdict(self.p)),
+            "groups": json.dumps({"opt_G": groups_g, "opt_D": groups_d}),
+            "config": json.dumps(asdict(self.cfg)),
+            "world": str(self.world),
+        }
+        return tensors, meta
+
+    def load_state(self, folder: Path) -> None:
+        with safe_open(folder / STATE_NAME, framework="pt", device="cpu") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+        if int(meta.get("world", 1)) != self.world:
+            raise ValueError(f"{folder}: saved with {meta.get('world')} ranks, resuming with {self.world}")
+        for name, m in (("G", self.G), ("D", self.D), ("G_ema", self.G_ema)):
+            sd = {k[len(name) + 1 :]: v for k, v in tensors.items() if k.startswith(name + "/")}
+            m.load_state_dict(sd)
+        groups = json.loads(meta["groups"])
+        _optim_load("opt_G", self.opt_G, tensors, groups["opt_G"])
+        _optim_load("opt_D", self.opt_D, tensors, groups["opt_D"])
+        for name in ("gen_z", "gen_aug", "gen_noise"):
+            getattr(self, name).set_state(tensors[f"rng/{name}"])
+        if self.data is not None and "rng/data" in tensors:
+            self.data.generator.set_state(tensors["rng/data"])
+        self.p = Progress(**json.loads(meta["progress"]))
+
+    def snapshot(self) -> Path | None:
+        """Write snapshots/stepNNNNNNNN/ atomically (temp folder + rename), then the
+        top-level inference checkpoint; prune old snapshots. Rank 0 only."""
+        if self.rank != 0:
+            return None
+        snaps = self.out / SNAPSHOTS
+        snaps.mkdir(parents=True, exist_ok=True)
+        final = snaps / f"step{self.p.step:08d}"
+        tmp = snaps / f".tmp-{final.name}-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        meta = self.meta()
+        save_checkpoint(self.G_ema, tmp, meta)
+        tensors, smeta = self.state_tensors()
+        save_file(tensors, str(tmp / STATE_NAME), metadata=smeta)
+        with open(tmp / STATE_NAME, "rb") as f:
+            os.fsync(f.fileno())
+        if self.cfg.grid:
+            self.sample_grid().save(tmp / "grid.png")
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        # the run folder itself is an inference checkpoint the app can open
+        save_checkpoint(self.G_ema, self.out, meta)
+        if self.cfg.grid:
+            shutil.copyfile(final / "grid.png", self.out / ".grid.png.tmp")
+            os.replace(self.out / ".grid.png.tmp", self.out / "grid.png")
+        for old in sorted(p for p in snaps.iterdir() if p.name.startswith("step"))[: -self.cfg.keep]:
+            shutil.rmtree(old, ignore_errors=True)
+        return final
+
+    def meta(self) -> CheckpointMeta:
+        cfg = self.cfg
+        return CheckpointMeta(
+            name=self.out.name,
+            dataset=cfg.data,
+            images_seen=self.p.nimg,
+            license=EMOJI_LICENSE if cfg.data == "emoji" else "",
+            training={
+                "command": "ganart train " + " ".join(_flags_for(cfg)),
+                "steps": self.p.step,
+                "seconds": round(self.p.train_seconds, 1),
+                "device": str(self.device) + ("" if self.device.type == "cpu" else f" ({torch.cuda.get_device_name(self.device)})"),
+                "world_size": self.world,
+                "aug_p": round(self.p.aug_p, 4),
+            },
+        )
+
+    @torch.inference_mode()
+    def sample_grid(self) -> Any:
+        z = seeds_to_z(list(range(self.cfg.grid)), self.cfg.z_dim).to(self.device)
+        imgs = torch.cat([self.G_ema(c) for c in z.split(16)])
+        return make_grid(to_images(imgs), cols=int(math.ceil(math.sqrt(self.cfg.grid))))
+
+    def find_resume(self) -> Path | None:
+        spec = self.cfg.resume
+        if not spec:
+            return None
+        if spec != "auto":
+            path = Path(spec)
+            if not (path / STATE_NAME).is_file():
+                raise ValueError(f"{path}: no {STATE_NAME} to resume from")
+            return path
+        snaps = self.out / SNAPSHOTS
+        if not snaps.is_dir():
+            return None
+        for cand in sorted((p for p in snaps.iterdir() if p.name.startswith("step")), reverse=True):
+            try:  # the newest snapshot whose state file opens completely
+                with safe_open(cand / STATE_NAME, framework="pt", device="cpu") as f:
+                    f.metadata()
+                load_checkpoint(cand)
+                return cand
+            except Exception:
+                print(f"ganart train: skipping unreadable snapshot {cand}", file=sys.stderr)
+        return None
+
+    def rank_checksums(self) -> list[float]:
+        """A float64 checksum of G and D per rank: equal on all ranks when data-parallel
+        training kept the replicas in sync."""
+        with torch.no_grad():
+            local = sum(p.double().sum() * (i + 1) for i, p in enumerate(list(self.G.parameters()) + list(self.D.parameters())))
+            local = torch.as_tensor(local, dtype=torch.float64, device=self.device).reshape(1)
+        if self.world == 1:
+            return [float(local)]
+        gathered = [torch.zeros_like(local) for _ in range(self.world)]
+        torch.distributed.all_gather(gathered, local)
+        return [float(t) for t in gathered]
+
+    # --- logging ------------------------------------------------------------------------
+    def log(self, record: dict[str, Any]) -> None:
+        if self.rank != 0:
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        with open(self.out / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    # --- the loop -----------------------------------------------------------------------------
+    def done(self, start: float) -> bool:
+        cfg = self.cfg
+        return (
+            (cfg.kimg > 0 and self.p.nimg >= cfg.kimg * 1000)
+            or (cfg.max_steps > 0 and self.p.step >= cfg.max_steps)
+            or (cfg.minutes > 0 and time.time() - start >= cfg.minutes * 60)
+            or self.stop_requested
+        )
+
+    def fit(self) -> Path | None:
+        cfg = self.cfg
+        self.load_data()
+        resume = self.find_resume()
+        if resume is not None:
+            self.load_state(resume)
+            if self.rank == 0:
+                print(f"ganart train: resumed from {resume} at step {self.p.step}, {self.p.nimg / 1000:.1f} kimg")
+        self._install_signal_handlers()
+        writer = _tensorboard(self.out) if self.rank == 0 else None
+        bar = _progress_bar(cfg, self.p.nimg, self.rank)
+        start = time.time()
+        last_snap_img, last_snap_time = self.p.nimg, time.time()
+        t_log, img_log = time.time(), self.p.nimg
+        self.remember_good()
+        last = None
+        while not self.done(start):
+            t0 = time.time()
+            stats = self.train_step()
+            self.p.train_seconds += time.time() - t0
+            if bar is not None:
+                bar.update(cfg.batch)
+            if self.p.step % 50 == 0 and stats["loss_G"].isfinite():
+                self.remember_good()
+            if self.p.step % cfg.log_every == 0:
+                stats = {k: float(v) for k, v in stats.items()} | {"aug_p": self.p.aug_p}
+                rate = (self.p.nimg - img_log) / max(time.time() - t_log, 1e-9)
+                t_log, img_log = time.time(), self.p.nimg
+                record = {"step": self.p.step, "kimg": self.p.nimg / 1000, **stats, "img_per_s": rate,
+                          "rt": self.p.extra.get("rt")}
+                self.log(record)
+                if bar is not None:
+                    bar.set_postfix(G=f"{stats['loss_G']:.3f}", D=f"{stats['loss_D']:.3f}",
+                                    p=f"{stats['aug_p']:.3f}", ips=f"{rate:.0f}")
+                if writer is not None:
+                    for k in ("loss_G", "loss_D", "r1", "aug_p", "img_per_s"):
+                        writer.add_scalar(f"train/{k}", record[k], self.p.nimg)
+            by_img = cfg.snapshot_kimg > 0 and self.p.nimg - last_snap_img >= cfg.snapshot_kimg * 1000
+            by_time = cfg.snapshot_minutes > 0 and time.time() - last_snap_time >= cfg.snapshot_minutes * 60
+            if by_img or by_time:
+                last = self.snapshot()
+                last_snap_img, last_snap_time = self.p.nimg, time.time()
+        last = self.snapshot()
+        self.log({"event": "end", "step": self.p.step, "kimg": self.p.nimg / 1000,
+                  "nan_events": self.p.nan_events, "rank_checksums": self.rank_checksums()})
+        if bar is not None:
+            bar.close()
+        if writer is not None:
+            writer.close()
+        if self.rank == 0:
+            why = "interrupted; saved" if self.stop_requested else "done"
+            print(f"ganart train: {why} at step {self.p.step} ({self.p.nimg / 1000:.1f} kimg) -> {self.out}")
+        return last
+
+    def _install_signal_handlers(self) -> None:
+        def handler(signum, frame):  # finish the current step, save, exit cleanly
+            self.stop_requested = True
+
+        try:
+            signal.signal(signal.SIGINT, handler)
+            signal.signal(signal.SIGTERM, handler)
+        except ValueError:  # not the main thread (e.g. tests): no handlers
+            pass
+
+
+def _progress_bar(cfg: TrainConfig, initial: int, rank: int):
+    if rank != 0:
+        return None
+    from tqdm import tqdm
+
+    total = int(cfg.kimg * 1000) if cfg.kimg else None
+    return tqdm(total=total, initial=initial, unit="img", unit_scale=True, dynamic_ncols=True,
+                disable=os.environ.get("GANART_NO_PROGRESS") == "1")
+
+
+def _tensorboard(out: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except Exception:  # tensorboard is optional
+        return None
+    return SummaryWriter(str(out / "tensorboard"))
+
+
+# --- command line ----------------------------------------------------------------------------
+
+
+def _flags_for(cfg: TrainConfig) -> list[str]:
+    """The non-default flags that reproduce ``cfg`` (for the model card)."""
+    default = TrainConfig()
+    out = []
+    for f in fields(TrainConfig):
+        v = getattr(cfg, f.name)
+        if v != getattr(default, f.name) or f.name in ("data", "out"):
+            flag = "--" + f.name.replace("_", "-")
+            if isinstance(v, bool):
+                out.append(flag if v else "--no-" + f.name.replace("_", "-"))
+            else:
+                out += [flag, str(v)]
+    return out
+
+
+def add_arguments(parser) -> None:
+    """One flag per TrainConfig field, same name with dashes, same default."""
+    import argparse
+
+    for f in fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default
+        if isinstance(default, bool):
+            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=default)
+        else:
+            parser.add_argument(flag, dest=f.name, type=type(default), default=default, help=f"default: {default!r}")
+
+
+def run(args) -> int:
+    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    trainer = Trainer(cfg)
+    if cfg.dry_run:
+        print(json.dumps({"config": asdict(cfg), "model": asdict(cfg.model_config()), "gamma": cfg.gamma,
+                          "params": trainer.param_counts(), "device": str(trainer.device),
+                          "world_size": trainer.world, "amp_bf16": trainer.amp}, indent=2))
+        return 0
+    trainer.fit()
+    if trainer.world > 1:
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+    return 0
+
+
+__all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "TrainConfig", "Trainer", "run"]

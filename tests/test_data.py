@@ -1,0 +1,128 @@
+import warnings
+
+import numpy as np
+import pytest
+from PIL import Image
+from shapes import make_shapes
+
+from ganart.data import (
+    DataError,
+    ImageBatches,
+    Preprocess,
+    list_images,
+    load_dataset,
+    load_emoji,
+    load_folder,
+)
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANART_CACHE", str(tmp_path / "cache"))
+
+
+def test_mixed_formats_and_bad_files(tmp_path):
+    d = make_shapes(tmp_path / "imgs", n=4)
+    rgba = Image.new("RGBA", (30, 20), (255, 0, 0, 0))
+    rgba.putpixel((0, 0), (0, 0, 255, 255))
+    rgba.save(d / "transparent.png")
+    Image.new("L", (16, 16), 40).save(d / "grey.jpg")
+    frames = [Image.new("RGB", (16, 16), c) for c in ("red", "blue")]
+    frames[0].save(d / "anim.gif", save_all=True, append_images=frames[1:])
+    Image.new("RGB", (16, 16), "green").save(d / "pic.webp")
+    Image.new("RGB", (16, 16), "yellow").save(d / "pic.bmp")
+    (d / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot an image")
+    (d / "notes.txt").write_text("ignored: not an image suffix")
+    with pytest.warns(UserWarning, match=r"skipped 1 unreadable image file\(s\).*broken.png"):
+        arr = load_folder(d, Preprocess(resolution=16, background="#00ff00"))
+    assert arr.shape == (9, 16, 16, 3) and arr.dtype == np.uint8
+    names = [p.name for p in list_images(d) if p.name != "broken.png"]  # the loader's order
+    transparent = arr[names.index("transparent.png")]
+    green = np.array([0, 255, 0])
+    assert np.abs(transparent[8, 8].astype(int) - green).max() <= 4  # alpha composited on the background
+    assert np.abs(transparent[0, 8].astype(int) - green).max() <= 4  # padded (30x20 -> square) with it too
+    assert tuple(arr[names.index("grey.jpg")][4, 4]) == (40, 40, 40)  # greyscale -> RGB
+    assert tuple(arr[names.index("anim.gif")][4, 4])[0] > 200  # first frame (red)
+
+
+def test_crop_vs_pad(tmp_path):
+    d = tmp_path / "wide"
+    d.mkdir()
+    im = Image.new("RGB", (40, 20), "white")
+    im.paste((0, 0, 0), (0, 0, 10, 20))  # black band on the left edge
+    im.save(d / "wide.png")
+    padded = load_folder(d, Preprocess(resolution=16, fit="pad"))[0]
+    cropped = load_folder(d, Preprocess(resolution=16, fit="crop"))[0]
+    assert padded[8, 0].max() < 60  # the band survives padding
+    assert cropped[8, 0].min() > 200  # and is cut off by a centre crop
+
+
+def test_cache_is_used_and_keyed_by_content(tmp_path):
+    d = make_shapes(tmp_path / "imgs", n=3)
+    pre = Preprocess(resolution=16)
+    a = load_folder(d, pre)
+    cache_files = list((tmp_path / "cache" / "datasets").glob("*.npy"))
+    assert len(cache_files) == 1
+    assert np.array_equal(np.load(cache_files[0]), a)
+    # a second load reads the cache (the file is not rewritten)
+    mtime = cache_files[0].stat().st_mtime_ns
+    assert np.array_equal(load_folder(d, pre), a)
+    assert cache_files[0].stat().st_mtime_ns == mtime
+    # changing one image's content gives a new key
+    Image.new("RGB", (24, 24), "black").save(next(d.glob("*.png")))
+    b = load_folder(d, pre)
+    assert len(list((tmp_path / "cache" / "datasets").glob("*.npy"))) == 2
+    assert not np.array_equal(a, b)
+    # a corrupt cache file is rebuilt, not trusted
+    newest = max((tmp_path / "cache" / "datasets").glob("*.npy"), key=lambda p: p.stat().st_mtime_ns)
+    newest.write_bytes(b"junk")
+    assert np.array_equal(load_folder(d, pre), b)
+    assert np.array_equal(np.load(newest), b)
+
+
+def test_folder_errors(tmp_path):
+    with pytest.raises(DataError, match="no such folder"):
+        load_folder(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no images found"):
+        load_folder(tmp_path / "empty")
+    bad = tmp_path / "allbad"
+    bad.mkdir()
+    (bad / "a.png").write_bytes(b"nope")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(DataError, match="none of the 1 image files could be read"):
+            load_folder(bad)
+    with pytest.raises(DataError, match="fit"):
+        Preprocess(fit="stretch")
+    with pytest.raises(DataError, match="background"):
+        Preprocess(background="not-a-colour")
+
+
+def test_emoji_missing_font_names_the_package(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANART_EMOJI_FONT", str(tmp_path / "none.ttf"))
+    with pytest.raises(DataError, match="fonts-noto-color-emoji"):
+        load_emoji()
+
+
+def test_emoji_dataset_from_the_debian_font():
+    from pathlib import Path
+
+    from ganart.data import EMOJI_FONT, emoji_pngs
+
+    if not Path(EMOJI_FONT).is_file():
+        pytest.skip("fonts-noto-color-emoji is not installed (.ci/run installs it)")
+    assert len(emoji_pngs(Path(EMOJI_FONT))) == 3926
+    arr = load_dataset("emoji", Preprocess(resolution=16))
+    assert arr.shape == (3926, 16, 16, 3)
+    assert arr[:, 0, 0].mean() > 240  # composited on white, padded with white
+
+
+def test_image_batches_are_seeded(tmp_path):
+    import torch
+
+    arr = load_folder(make_shapes(tmp_path / "imgs", n=6), Preprocess(resolution=16))
+    a = ImageBatches(arr, torch.device("cpu"), seed=1, mirror=True).sample(5)
+    b = ImageBatches(arr, torch.device("cpu"), seed=1, mirror=True).sample(5)
+    assert a.shape == (5, 3, 16, 16) and torch.equal(a, b)
+    assert -1.0 <= a.min() and a.max() <= 1.0

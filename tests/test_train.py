@@ -1,0 +1,208 @@
+"""Training: real steps on a tiny model and a tiny synthetic folder (seconds, on CPU)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors import safe_open
+from shapes import make_shapes
+
+from ganart.checkpoint import load_checkpoint
+from ganart.cli import main
+from ganart.train import STATE_NAME, TrainConfig, Trainer
+
+TINY = dict(resolution=16, z_dim=32, w_dim=32, mapping_layers=2, channel_base=256, channel_max=32,
+            batch=4, grid=4, r1_interval=2, ada_interval=2, aug_p=0.5, ada_kimg=1.0, log_every=1)
+TINY_FLAGS = [f"--{k.replace('_', '-')}={v}" for k, v in TINY.items()]
+
+
+@pytest.fixture(autouse=True)
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANART_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("GANART_NO_PROGRESS", "1")
+
+
+@pytest.fixture
+def shapes(tmp_path) -> Path:
+    return make_shapes(tmp_path / "shapes", n=12)
+
+
+def trainer(tmp_path: Path, data: Path, name: str = "run", **kw) -> Trainer:
+    return Trainer(TrainConfig(data=str(data), out=str(tmp_path / name), **{**TINY, **kw}))
+
+
+def full_state(t: Trainer) -> dict[str, torch.Tensor]:
+    tensors, _ = t.state_tensors()
+    return tensors
+
+
+def test_steps_change_weights_and_stay_finite(tmp_path, shapes):
+    t = trainer(tmp_path, shapes)
+    t.load_data()
+    before = {k: v.clone() for k, v in t.G.state_dict().items()}
+    d_before = {k: v.clone() for k, v in t.D.state_dict().items()}
+    for _ in range(3):
+        stats = t.train_step()
+    assert all(torch.isfinite(v) for v in stats.values())
+    assert any(not torch.equal(before[k], v) for k, v in t.G.state_dict().items())
+    assert any(not torch.equal(d_before[k], v) for k, v in t.D.state_dict().items())
+    assert t.p.nimg == 12 and t.p.step == 3
+    assert 0 <= t.p.aug_p <= 1 and t.p.aug_p != 0.5  # ADA moved the probability
+
+
+def test_fit_writes_checkpoint_snapshots_grid_and_metrics(tmp_path, shapes):
+    assert main(["train", "--data", str(shapes), "--out", str(tmp_path / "run"), *TINY_FLAGS,
+                 "--max-steps", "4", "--snapshot-kimg", "0.008", "--keep", "2"]) == 0
+    out = tmp_path / "run"
+    ck = load_checkpoint(out)  # the run folder opens like any checkpoint
+    assert ck.meta.images_seen == 16 and ck.meta.dataset == str(shapes)
+    assert "ganart train" in ck.meta.training["command"]
+    snaps = sorted(p.name for p in (out / "snapshots").iterdir())
+    assert snaps == ["step00000004"] or len(snaps) == 2  # keep=2 prunes older ones
+    assert (out / "grid.png").is_file()
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "loss_G" in r] == [1, 2, 3, 4]
+    assert {"loss_G", "loss_D", "aug_p", "img_per_s"} <= set(records[0])
+    assert records[-1]["event"] == "end"
+
+
+def test_dry_run_prints_config_and_param_counts(tmp_path, shapes, capsys):
+    assert main(["train", "--data", str(shapes), "--out", str(tmp_path / "x"), *TINY_FLAGS, "--dry-run"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["config"]["resolution"] == 16 and info["params"]["G"] > 0 and info["params"]["D"] > 0
+    assert not (tmp_path / "x").exists()
+
+
+def test_exact_resume(tmp_path, shapes):
+    straight = trainer(tmp_path, shapes, "straight", max_steps=6)
+    straight.fit()
+    first = trainer(tmp_path, shapes, "split", max_steps=3)
+    first.fit()
+    second = trainer(tmp_path, shapes, "split", max_steps=6, resume="auto")
+    second.fit()
+    assert second.p.step == 6 and second.p.nimg == straight.p.nimg
+    assert second.p.aug_p == straight.p.aug_p
+    a, b = full_state(straight), full_state(second)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_bad_configs_and_data(tmp_path, shapes):
+    with pytest.raises(ValueError, match="resolution"):
+        TrainConfig(resolution=48)
+    with pytest.raises(ValueError, match="batch"):
+        TrainConfig(batch=0)
+    with pytest.raises(ValueError, match="unknown policy"):
+        TrainConfig(augment="color,blur")
+    with pytest.raises(ValueError, match="fewer than the batch"):
+        trainer(tmp_path, make_shapes(tmp_path / "few", n=2)).load_data()
+    r = subprocess.run([sys.executable, "-m", "ganart", "train", "--data", str(tmp_path / "nope"),
+                        "--out", str(tmp_path / "o"), *TINY_FLAGS], capture_output=True, text=True)
+    assert r.returncode == 2 and "no such folder" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_non_finite_loss_rolls_back(tmp_path, shapes):
+    t = trainer(tmp_path, shapes)
+    t.load_data()
+    t.train_step()
+    t.remember_good()
+    good = {k: v.clone() for k, v in t.D.state_dict().items()}
+    with torch.no_grad():
+        t.D.fromrgb.weight[0, 0] = float("inf")  # poison: the next losses are not finite
+    stats = t.train_step()
+    assert torch.isnan(stats["loss_D"])
+    assert t.p.nan_events == 1
+    for k, v in t.D.state_dict().items():
+        assert torch.equal(v, good[k])  # rolled back to the last good state
+    assert all(torch.isfinite(p).all() for p in t.G.parameters())
+    assert torch.isfinite(t.train_step()["loss_D"])  # and training goes on
+    events = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert events[0]["event"] == "non_finite_loss" and events[0]["rolled_back"]
+
+
+def test_init_from_fine_tunes(tmp_path, shapes):
+    base = trainer(tmp_path, shapes, "base", max_steps=2)
+    base.fit()
+    ft = trainer(tmp_path, shapes, "ft", init_from=str(tmp_path / "base"), seed=7)
+    src = load_checkpoint(tmp_path / "base").generator.state_dict()
+    for k, v in ft.G.state_dict().items():
+        assert torch.equal(v, src[k])
+
+
+def _spawn(args: list[str], tmp_path: Path) -> subprocess.Popen:
+    env = {**os.environ, "GANART_CACHE": str(tmp_path / "cache"), "GANART_NO_PROGRESS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "ganart", "train", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(cond, timeout: float = 120.0) -> None:
+    end = time.time() + timeout
+    while not cond():
+        if time.time() > end:
+            raise TimeoutError("condition not reached")
+        time.sleep(0.05)
+
+
+def test_sigterm_saves_and_exits_cleanly(tmp_path, shapes):
+    out = tmp_path / "run"
+    proc = _spawn(["--data", str(shapes), "--out", str(out), *TINY_FLAGS, "--max-steps", "100000",
+                   "--snapshot-kimg", "0"], tmp_path)
+    _wait_for(lambda: (out / "metrics.jsonl").is_file() and len((out / "metrics.jsonl").read_text().splitlines()) >= 3)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    assert "interrupted; saved" in stdout
+    snap = sorted((out / "snapshots").iterdir())[-1]
+    assert load_checkpoint(snap).meta.images_seen > 0
+    assert (snap / STATE_NAME).is_file()
+
+
+@pytest.mark.slow
+def test_kill_9_during_saves_leaves_a_good_checkpoint(tmp_path, shapes):
+    """Snapshot every step and SIGKILL at several moments: every completed snapshot and the
+    run folder's checkpoint stay loadable, and --resume auto continues."""
+    out = tmp_path / "run"
+    args = ["--data", str(shapes), "--out", str(out), *TINY_FLAGS, "--max-steps", "100000",
+            "--snapshot-kimg", "0.004", "--keep", "3", "--grid", "16"]
+    for delay in (0.0, 0.13, 0.29, 0.41):
+        before = len(list((out / "snapshots").glob("step*"))) if (out / "snapshots").exists() else 0
+        proc = _spawn(args + ["--resume", "auto"], tmp_path)
+        _wait_for(lambda: (out / "snapshots").exists() and len(list((out / "snapshots").glob("step*"))) > before)
+        time.sleep(delay)
+        proc.kill()  # SIGKILL: no handler runs
+        proc.wait(timeout=30)
+        for snap in sorted((out / "snapshots").glob("step*")):
+            load_checkpoint(snap)
+            with safe_open(str(snap / STATE_NAME), framework="pt") as f:
+                assert "G/w_avg" in f.keys()
+        if (out / "config.json").exists():  # absent only if killed before the very first save
+            load_checkpoint(out)
+    final = Trainer(TrainConfig(data=str(shapes), out=str(out), resume="auto", **{**TINY, "max_steps": 0}))
+    assert final.find_resume() is not None
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_stay_in_sync(tmp_path, shapes):
+    out = tmp_path / "ddp"
+    env = {**os.environ, "GANART_CACHE": str(tmp_path / "cache"), "GANART_NO_PROGRESS": "1", "OMP_NUM_THREADS": "1"}
+    r = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "ganart",
+         "train", "--data", str(shapes), "--out", str(out), *TINY_FLAGS, "--max-steps", "3", "--snapshot-kimg", "0"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    end = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()][-1]
+    assert end["event"] == "end" and end["step"] == 3 and end["kimg"] == 0.012  # global batch 4 x 3 steps
+    sums = end["rank_checksums"]
+    assert len(sums) == 2 and sums[0] == sums[1]  # identical weights on both ranks
+    assert [p.name for p in (out / "snapshots").iterdir()] == ["step00000003"]  # one writer: rank 0
+    assert load_checkpoint(out).meta.training["world_size"] == 2
