@@ -166,6 +166,11 @@ def test_sigterm_saves_and_exits_cleanly(tmp_path, shapes):
     assert (snap / STATE_NAME).is_file()
 
 
+def _newest_snapshot(out: Path) -> str:
+    snaps = sorted(p.name for p in (out / "snapshots").glob("step*")) if (out / "snapshots").exists() else []
+    return snaps[-1] if snaps else ""
+
+
 @pytest.mark.slow
 def test_kill_9_during_saves_leaves_a_good_checkpoint(tmp_path, shapes):
     """Snapshot every step and SIGKILL at several moments: every completed snapshot and the
@@ -174,9 +179,9 @@ def test_kill_9_during_saves_leaves_a_good_checkpoint(tmp_path, shapes):
     args = ["--data", str(shapes), "--out", str(out), *TINY_FLAGS, "--max-steps", "100000",
             "--snapshot-kimg", "0.004", "--keep", "3", "--grid", "16"]
     for delay in (0.0, 0.13, 0.29, 0.41):
-        before = len(list((out / "snapshots").glob("step*"))) if (out / "snapshots").exists() else 0
+        newest = _newest_snapshot(out)
         proc = _spawn(args + ["--resume", "auto"], tmp_path)
-        _wait_for(lambda: (out / "snapshots").exists() and len(list((out / "snapshots").glob("step*"))) > before)
+        _wait_for(lambda newest=newest: _newest_snapshot(out) > newest)  # this process saved one
         time.sleep(delay)
         proc.kill()  # SIGKILL: no handler runs
         proc.wait(timeout=30)
