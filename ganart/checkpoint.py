@@ -87,6 +87,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; checkpoints are shared files
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -130,6 +131,7 @@ def save_checkpoint(
         save_file(state, tmp, metadata={"format": "pt", "ganart_version": __version__})
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
         os.replace(tmp, directory / WEIGHTS_NAME)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

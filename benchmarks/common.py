@@ -1,0 +1,53 @@
+"""Shared benchmark helpers: a same-run fp32 matmul peak and FLOP counting."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
+    """Achieved GFLOP/s of a large fp32 matmul on this machine, now (the 'peak')."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(3):
+        a @ b
+    best = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        for _ in range(repeats):
+            a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 * repeats / best / 1e9
+
+
+class _FlopCounter(TorchDispatchMode):
+    """Counts FLOPs with PyTorch's own per-op formulas (conv, matmul, their backwards).
+
+    FlopCounterMode itself also tracks modules, which breaks on in-place inference code."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        formula = flop_registry.get(func._overloadpacket)
+        if formula is not None:
+            self.total += formula(*args, **kwargs, out_val=out)
+        return out
+
+
+def count_flops(fn) -> int:
+    """FLOPs of one call of ``fn`` (convolutions and matrix products)."""
+    with _FlopCounter() as counter:
+        fn()
+    return counter.total
+
+
+def percentiles(samples: list[float], *ps: float) -> list[float]:
+    s = sorted(samples)
+    return [s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))] for p in ps]

@@ -1,0 +1,57 @@
+"""Training speed on this machine: images/s of the default config and the step's achieved
+GFLOP/s as a fraction of a same-run fp32 matmul.
+
+    python benchmarks/train_speed.py [--resolution 64] [--batch 32] [--steps 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from common import count_flops, matmul_gflops  # noqa: E402
+
+from ganart.data import ImageBatches  # noqa: E402
+from ganart.train import TrainConfig, Trainer  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--resolution", type=int, default=64)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--steps", type=int, default=6)
+    args = ap.parse_args()
+    peak = matmul_gflops()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; fp32 matmul: {peak:.1f} GFLOP/s")
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = TrainConfig(data="unused", out=tmp, resolution=args.resolution, batch=args.batch)
+        t = Trainer(cfg)
+        rng = np.random.default_rng(0)  # random pixels: speed does not depend on content
+        images = rng.integers(0, 255, (256, args.resolution, args.resolution, 3), dtype=np.uint8)
+        t.data = ImageBatches(images, t.device, seed=0)
+        t.train_step()  # warm-up (and the lazy-R1 step 0)
+        # FLOPs of a plain step and of an R1 step, weighted as they occur (1 in r1_interval)
+        plain = count_flops(t.train_step)
+        t.p.step = 0
+        r1 = count_flops(t.train_step)
+        flops = (plain * (cfg.r1_interval - 1) + r1) / cfg.r1_interval
+        t.p.step = 1
+        start = time.perf_counter()
+        for _ in range(args.steps):
+            t.train_step()
+        dt = (time.perf_counter() - start) / args.steps
+    print(f"{args.resolution}px, batch {args.batch}: {args.batch / dt:.2f} img/s, {dt * 1e3:.0f} ms/step, "
+          f"{flops / 1e9:.1f} GFLOP/step, {flops / dt / 1e9:.1f} GFLOP/s = {100 * flops / dt / 1e9 / peak:.0f}% of matmul")
+
+
+if __name__ == "__main__":
+    main()
