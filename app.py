@@ -1,7 +1,6 @@
-"""ganart app entry point.
+"""ganart app: `python app.py` serves the Gradio UI at http://127.0.0.1:7860.
 
-Until the Gradio UI lands (ganart/ui.py), this renders a sample grid from the default
-checkpoint so `make run` shows the model works end to end.
+GANART_CHECKPOINT picks the model (a folder or a Hub id); the default is the shipped one.
 """
 
 from __future__ import annotations
@@ -9,19 +8,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ganart import Sampler
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from ganart.ui import build_demo, launch  # noqa: E402
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "emoji64"
 
-
-def main() -> None:
-    source = os.environ.get("GANART_CHECKPOINT", str(DEFAULT_CHECKPOINT))
-    sampler = Sampler.load(source)
-    out = Path("samples")
-    out.mkdir(exist_ok=True)
-    sampler.grid(range(36), cols=6, psi=0.7).save(out / "grid.png")
-    print(f"{sampler.name}: wrote {out / 'grid.png'}")
-
+demo = build_demo(os.environ.get("GANART_CHECKPOINT", str(DEFAULT_CHECKPOINT)))
 
 if __name__ == "__main__":
-    main()
+    launch(demo, port=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))

@@ -1,0 +1,324 @@
+"""The Gradio app: a thin layer over ``Sampler``. Callbacks only parse widget values and
+call the service; every rule about seeds, ranges and limits lives in the Sampler.
+
+``build_demo(source)`` returns the Blocks; ``app.py`` launches it.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+from PIL import Image
+
+from .checkpoint import CheckpointError
+from .latent import MAX_SEED
+from .recipe import PNG_KEY, Recipe, save_png, upscale
+from .sampler import Sampler, save_animation
+
+CSS = "img { image-rendering: pixelated; }"  # upscale crisply, never blur the pixels
+NUM_SLIDERS = 8
+URL_JS = """(seed, psi, method, ...amounts) => {
+  const q = new URLSearchParams({seed: String(seed), psi: String(psi), method: method});
+  const edits = amounts.map((a, i) => a ? `${i}:${a}` : "").filter(Boolean).join(",");
+  if (edits) q.set("edits", edits);
+  history.replaceState(null, "", "?" + q.toString());
+}"""
+SLIDER_RANGE = 5.0  # sliders move directions by up to +-5 std
+DISPLAY_SCALE = 4
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+MAX_WALK_FRAMES = 240
+CHECKPOINTS_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+
+
+class Samplers:
+    """Loaded checkpoints by source (a few kept in memory)."""
+
+    def __init__(self, default: str, keep: int = 3) -> None:
+        self.default = default
+        self.keep = keep
+        self._loaded: OrderedDict[str, Sampler] = OrderedDict()
+
+    def get(self, source: str | None = None) -> Sampler:
+        source = (source or self.default).strip()
+        if source not in self._loaded:
+            try:
+                self._loaded[source] = Sampler.load(source)
+            except (CheckpointError, ValueError) as e:
+                raise gr.Error(str(e)) from None
+            while len(self._loaded) > self.keep:
+                self._loaded.popitem(last=False)
+        self._loaded.move_to_end(source)
+        return self._loaded[source]
+
+
+def local_checkpoints() -> list[str]:
+    if not CHECKPOINTS_DIR.is_dir():
+        return []
+    return sorted(str(p) for p in CHECKPOINTS_DIR.iterdir() if (p / "config.json").is_file())
+
+
+def _seed(value: Any) -> int:
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        raise gr.Error(f"Seed must be a whole number from 0 to {MAX_SEED}, got {value!r}") from None
+    if f != f or f in (float("inf"), float("-inf")) or f != int(f) or not 0 <= f <= MAX_SEED:
+        raise gr.Error(f"Seed must be a whole number from 0 to {MAX_SEED}, got {value!r}")
+    return int(f)
+
+
+def _call(fn, *args, **kwargs):
+    """Run a Sampler call, turning its ValueErrors into messages for the user."""
+    try:
+        return fn(*args, **kwargs)
+    except ValueError as e:
+        raise gr.Error(str(e)) from None
+
+
+def _edits(amounts: list[Any]) -> dict[int, float]:
+    out = {}
+    for i, a in enumerate(amounts):
+        try:
+            v = float(a)
+        except (TypeError, ValueError):
+            raise gr.Error(f"Slider {i} must be a number, got {a!r}") from None
+        if v != 0.0:
+            out[i] = v
+    return out
+
+
+class App:
+    """The callbacks, independent of widget layout (so they are testable as plain functions)."""
+
+    def __init__(self, samplers: Samplers) -> None:
+        self.samplers = samplers
+
+    def recipe(self, model, seed, psi, method, layer_lo, layer_hi, *amounts) -> Recipe:
+        s = self.samplers.get(model)
+        lo, hi = int(layer_lo), int(layer_hi)
+        layers = None if (lo, hi) == (0, s.num_ws) else (lo, hi)
+        return _call(s.recipe, _seed(seed), psi, _edits(list(amounts)), layers, method)
+
+    def generate(self, model, seed, psi, method, layer_lo, layer_hi, *amounts):
+        """-> (image shown 4x, recipe JSON)."""
+        r = self.recipe(model, seed, psi, method, layer_lo, layer_hi, *amounts)
+        img = _call(self.samplers.get(model).render, r)
+        return upscale(img, DISPLAY_SCALE), r.to_json()
+
+    def download(self, model, seed, psi, method, layer_lo, layer_hi, *amounts) -> list[str]:
+        """PNG files at native and 4x size, each carrying its recipe."""
+        r = self.recipe(model, seed, psi, method, layer_lo, layer_hi, *amounts)
+        img = _call(self.samplers.get(model).render, r)
+        folder = Path(tempfile.mkdtemp(prefix="ganart-"))
+        return [str(save_png(img, folder / f"seed{r.seed}.png")),
+                str(save_png(upscale(img, DISPLAY_SCALE), folder / f"seed{r.seed}-4x.png"))]
+
+    def explore(self, model, start, count, psi):
+        """Stream a grid: yields the gallery as it grows."""
+        s = self.samplers.get(model)
+        start, count = _seed(start), int(count)
+        if not 1 <= count <= 64:
+            raise gr.Error("Explore shows 1 to 64 seeds at a time")
+        if start + count - 1 > MAX_SEED:
+            raise gr.Error(f"Seeds must stay below {MAX_SEED}")
+        items: list[tuple[Image.Image, str]] = []
+        for i in range(0, count, 4):
+            seeds = list(range(start + i, start + min(i + 4, count)))
+            for seed, img in zip(seeds, _call(s.generate_batch, seeds, psi)):
+                items.append((upscale(img, 2), str(seed)))
+            yield items
+
+    def walk(self, model, keyframes_text, frames_per_segment, fps, psi):
+        """Stream frames while they are made, then the animation file."""
+        s = self.samplers.get(model)
+        try:
+            keys = [_seed(k) for k in str(keyframes_text).replace(",", " ").split()]
+        except gr.Error:
+            raise gr.Error("Keyframes must be seeds separated by spaces or commas, e.g. 1, 2, 3") from None
+        n = int(frames_per_segment)
+        if len(keys) * n > MAX_WALK_FRAMES:
+            raise gr.Error(f"At most {MAX_WALK_FRAMES} frames per animation ({len(keys)} keyframes x {n})")
+        frames = []
+        for frame in _call(s.walk, keys, n, True, psi):
+            frames.append(frame)
+            yield upscale(frame, DISPLAY_SCALE), None
+        path = Path(tempfile.mkdtemp(prefix="ganart-")) / "walk.gif"
+        save_animation([upscale(f, 2) for f in frames], path, fps=_call(float, fps))
+        yield upscale(frames[-1], DISPLAY_SCALE), str(path)
+
+    def mix(self, model, seed_a, seed_b, split, psi):
+        s = self.samplers.get(model)
+        img = _call(s.mix, _seed(seed_a), _seed(seed_b), split, psi)
+        return upscale(img, DISPLAY_SCALE), img.info[PNG_KEY]
+
+    def breed(self, model, seed_a, seed_b, psi, count: int = 6, rng_seed: int | None = None):
+        """Children with random splits and small mutations; returns gallery items."""
+        s = self.samplers.get(model)
+        a, b = _seed(seed_a), _seed(seed_b)
+        rng = random.Random(rng_seed if rng_seed is not None else (a * 1_000_003 + b) % MAX_SEED)
+        items = []
+        for _ in range(int(count)):
+            lo = rng.randrange(0, s.num_ws - 1)
+            hi = rng.randrange(lo + 1, s.num_ws + 1)
+            mutation = {rng.randrange(s.num_directions): round(rng.uniform(-1.5, 1.5), 2)}
+            r = _call(s.recipe, a, psi, mutation, None, "sefa", mix_seed=b, mix_layers=(lo, hi))
+            img = _call(s.render, r)
+            items.append((upscale(img, 2), r.to_json()))
+        return items
+
+    def from_url(self, model, request: gr.Request):
+        """?seed=7&psi=0.5&method=pca&edits=0:1.5,3:-2 -> Create controls (bad values: an error)."""
+        q = dict(request.query_params) if request is not None else {}
+        s = self.samplers.get(model)
+        seed = _seed(q.get("seed", 0))
+        try:
+            psi = float(q.get("psi", 0.7))
+        except ValueError:
+            raise gr.Error(f"Bad psi in the link: {q.get('psi')!r}") from None
+        amounts = [0.0] * NUM_SLIDERS
+        for part in filter(None, q.get("edits", "").split(",")):
+            k, _, v = part.partition(":")
+            try:
+                amounts[int(k)] = float(v)
+            except (ValueError, IndexError):
+                raise gr.Error(f"Bad edits in the link: {part!r} (use index:amount, index 0-{NUM_SLIDERS - 1})") from None
+        method = q.get("method", "sefa")
+        r = _call(s.recipe, seed, psi, _edits(amounts), None, method)  # validates everything
+        return [r.seed, r.psi, r.method, *amounts]
+
+    def restore(self, model, path):
+        """A PNG the app made -> every Create control, and the exact image."""
+        if path is None:
+            raise gr.Error("Drop a PNG that ganart made")
+        p = Path(path)
+        if p.stat().st_size > MAX_UPLOAD_BYTES:
+            raise gr.Error("That file is over 10 MB")
+        r = _call(Recipe.from_png, p)
+        if r.mix_seed is not None:
+            raise gr.Error("This PNG is a mix; open it with the Mix tab's seeds")
+        s = self.samplers.get(model)
+        img = _call(s.render, r)
+        lo, hi = r.layers or (0, s.num_ws)
+        amounts = [r.edits.get(i, 0.0) for i in range(NUM_SLIDERS)]
+        return [r.seed, r.psi, r.method, lo, hi, *amounts, upscale(img, DISPLAY_SCALE), r.to_json()]
+
+
+def build_demo(default_source: str) -> gr.Blocks:
+    samplers = Samplers(default_source)
+    app = App(samplers)
+    s = samplers.get()
+    with gr.Blocks(title="ganart") as demo:
+        gr.Markdown(f"# ganart\nPlay with **{s.name}** ({s.resolution}px). Drag a slider: the image follows.")
+        with gr.Row():
+            model = gr.Dropdown(choices=local_checkpoints() or [default_source], value=default_source,
+                                label="Model (a folder in checkpoints/ or a Hub id user/name)",
+                                allow_custom_value=True)
+        with gr.Tab("Create"):
+            with gr.Row():
+                with gr.Column(scale=3):
+                    image = gr.Image(label="Image", type="pil", format="png", height=512, interactive=False,
+                                     elem_id="create-image")
+                    recipe_box = gr.Textbox(label="Recipe", interactive=False, elem_id="recipe")
+                with gr.Column(scale=2):
+                    with gr.Row():
+                        prev_btn = gr.Button("◀", min_width=40)
+                        seed = gr.Number(value=0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED,
+                                         elem_id="seed")
+                        next_btn = gr.Button("▶", min_width=40)
+                        dice = gr.Button("🎲", min_width=40, elem_id="dice")
+                    psi = gr.Slider(-1, 2, value=0.7, step=0.05, label="Truncation ψ")
+                    method = gr.Radio(["sefa", "pca"], value="sefa", label="Directions")
+                    with gr.Row():
+                        layer_lo = gr.Slider(0, s.num_ws - 1, value=0, step=1, label="Edit layers from")
+                        layer_hi = gr.Slider(1, s.num_ws, value=s.num_ws, step=1, label="to")
+                    sliders = [gr.Slider(-SLIDER_RANGE, SLIDER_RANGE, value=0, step=0.1, label=f"Direction {i}",
+                                         elem_id=f"dir{i}") for i in range(NUM_SLIDERS)]
+                    with gr.Row():
+                        reset = gr.Button("Reset sliders")
+                        save = gr.Button("Download PNG")
+                    files = gr.File(label="PNG (native and 4x, recipe embedded)", file_count="multiple")
+                    upload = gr.File(label="Drop a ganart PNG to restore it", file_types=[".png"], type="filepath")
+        controls = [model, seed, psi, method, layer_lo, layer_hi, *sliders]
+        with gr.Tab("Explore"):
+            with gr.Row():
+                ex_start = gr.Number(value=0, label="First seed", precision=0)
+                ex_count = gr.Slider(16, 36, value=16, step=4, label="How many")
+                ex_btn = gr.Button("Show", variant="primary")
+                ex_more = gr.Button("More")
+            gallery = gr.Gallery(label="Click one to open it in Create", columns=6, elem_id="explore")
+        with gr.Tab("Animate"):
+            with gr.Row():
+                keys = gr.Textbox(value="1, 2, 3", label="Keyframe seeds")
+                fps_seg = gr.Slider(2, 60, value=12, step=1, label="Frames per segment")
+                fps = gr.Slider(1, 30, value=12, step=1, label="fps")
+            with gr.Row():
+                go = gr.Button("Animate", variant="primary", elem_id="animate")
+                stop = gr.Button("Stop", elem_id="stop")
+            frame = gr.Image(label="Live", type="pil", format="png", height=384, interactive=False, elem_id="frame")
+            anim = gr.File(label="Animation")
+        with gr.Tab("Mix"):
+            with gr.Row():
+                mix_a = gr.Number(value=1, label="Parent A", precision=0)
+                mix_b = gr.Number(value=2, label="Parent B", precision=0)
+                split = gr.Radio(["coarse", "middle", "fine"], value="coarse", label="B gives the")
+                mix_btn = gr.Button("Mix", variant="primary")
+                breed_btn = gr.Button("Breed")
+            child = gr.Image(label="Child", type="pil", format="png", height=384, interactive=False)
+            child_recipe = gr.Textbox(label="Recipe", interactive=False)
+            children = gr.Gallery(label="Children", columns=6)
+
+        # --- Create events: sliders follow while dragging, full update on release ---------
+        outs = [image, recipe_box]
+        seed.change(app.generate, controls, outs, api_name="generate", show_progress="hidden")  # named first
+        for c in [psi, layer_lo, layer_hi, *sliders]:
+            c.input(app.generate, controls, outs, trigger_mode="always_last", show_progress="hidden",
+                    api_visibility="private")
+            c.release(app.generate, controls, outs, show_progress="hidden", api_visibility="private")
+        prev_btn.click(lambda v: max(_seed(v) - 1, 0), seed, seed, api_visibility="private")
+        next_btn.click(lambda v: min(_seed(v) + 1, MAX_SEED), seed, seed, api_visibility="private")
+        dice.click(lambda: random.randrange(MAX_SEED + 1), None, seed, api_visibility="private")
+        method.change(app.generate, controls, outs, api_visibility="private")
+        model.change(app.generate, controls, outs, api_visibility="private")
+        reset.click(lambda: [0.0] * NUM_SLIDERS, None, sliders, api_visibility="private").then(
+            app.generate, controls, outs, api_visibility="private")
+        save.click(app.download, controls, files, api_name="download")
+        upload.upload(app.restore, [model, upload], [seed, psi, method, layer_lo, layer_hi, *sliders, image,
+                                                      recipe_box], api_name="restore")
+        demo.load(app.from_url, [model], [seed, psi, method, *sliders], api_visibility="private").then(
+            app.generate, controls, outs, api_visibility="private")
+        # keep the page URL in step with the image, so a copied link reproduces it
+        url_state = [seed, psi, method, *sliders]
+        for event in [seed.change, method.change, psi.release, *(c.release for c in sliders)]:
+            event(None, url_state, None, js=URL_JS, api_visibility="private")
+
+        # --- Explore ---------------------------------------------------------------------
+        ex_btn.click(app.explore, [model, ex_start, ex_count, psi], gallery, api_name="explore")
+        ex_more.click(lambda a, n: _seed(a) + int(n), [ex_start, ex_count], ex_start,
+                      api_visibility="private").then(app.explore, [model, ex_start, ex_count, psi], gallery,
+                                                     api_visibility="private")
+
+        def pick(evt: gr.SelectData):
+            return int(evt.value["caption"])
+
+        gallery.select(pick, None, seed, api_visibility="private")
+
+        # --- Animate -----------------------------------------------------------------------
+        run = go.click(app.walk, [model, keys, fps_seg, fps, psi], [frame, anim], api_name="walk")
+        stop.click(None, None, None, cancels=[run], api_visibility="private")
+
+        # --- Mix ----------------------------------------------------------------------------
+        mix_btn.click(app.mix, [model, mix_a, mix_b, split, psi], [child, child_recipe], api_name="mix")
+        breed_btn.click(app.breed, [model, mix_a, mix_b, psi], children, api_name="breed")
+    return demo
+
+
+def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, **kwargs):
+    return demo.queue(max_size=64, default_concurrency_limit=2).launch(
+        server_name=os.environ.get("GRADIO_SERVER_NAME", host), server_port=port, share=False,
+        max_file_size=MAX_UPLOAD_BYTES, css=CSS, **kwargs)

@@ -1,0 +1,141 @@
+"""The app through its public API: service-level callbacks, then gradio_client against a
+server launched here (never share links, no analytics)."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import gradio as gr
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from PIL import Image
+
+from ganart.recipe import Recipe
+from ganart.ui import App, Samplers, build_demo, launch
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(session_ckpt):
+    demo = build_demo(str(session_ckpt))
+    port = free_port()
+    launch(demo, port=port, prevent_thread_lock=True, quiet=True)
+    yield Client(f"http://127.0.0.1:{port}/", verbose=False), str(session_ckpt)
+    demo.close()
+
+
+ZERO = [0.0] * 8
+
+
+def test_callbacks_service_level(session_ckpt, tmp_path):
+    app = App(Samplers(str(session_ckpt)))
+    img, recipe = app.generate(None, 3, 0.7, "sefa", 0, 4, 1.5, *ZERO[1:])
+    assert img.size == (64, 64)  # 16px model shown 4x
+    r = Recipe.from_json(recipe)
+    assert r.seed == 3 and r.edits == {0: 1.5}
+    native, big = app.download(None, 3, 0.7, "sefa", 0, 4, 1.5, *ZERO[1:])
+    restored = app.restore(None, native)
+    assert restored[0] == 3 and restored[5] == 1.5  # seed and slider 0 restored
+    assert np.array_equal(np.asarray(restored[-2]), np.asarray(img))
+    assert Image.open(big).size == (64, 64)
+    grids = list(app.explore(None, 10, 16, 0.7))
+    assert len(grids) == 4 and len(grids[-1]) == 16 and grids[-1][0][1] == "10"
+    frames = list(app.walk(None, "1, 2", 3, 10, 0.7))
+    assert len(frames) == 7 and frames[-1][1].endswith(".gif") and frames[0][1] is None
+    kids = app.breed(None, 1, 2, 0.7, count=4)
+    assert len(kids) == 4 and len({k[1] for k in kids}) == 4
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda a: a.generate(None, -1, 0.7, "sefa", 0, 4, *ZERO), "Seed"),
+        (lambda a: a.generate(None, "abc", 0.7, "sefa", 0, 4, *ZERO), "Seed"),
+        (lambda a: a.generate(None, 2**32, 0.7, "sefa", 0, 4, *ZERO), "Seed"),
+        (lambda a: a.generate(None, 1, float("nan"), "sefa", 0, 4, *ZERO), "psi"),
+        (lambda a: a.generate(None, 1, 0.7, "sefa", 0, 4, float("nan"), *ZERO[1:]), "finite"),
+        (lambda a: a.generate(None, 1, 0.7, "sefa", 0, 4, 1e9, *ZERO[1:]), "edit amount"),
+        (lambda a: a.generate(None, 1, 0.7, "sefa", 3, 2, *ZERO), "layers"),
+        (lambda a: list(a.walk(None, "1 2 3", 200, 10, 0.7)), "At most"),
+        (lambda a: list(a.walk(None, "one two", 4, 10, 0.7)), "Keyframes"),
+        (lambda a: list(a.explore(None, 0, 1000, 0.7)), "1 to 64"),
+        (lambda a: a.restore(None, None), "Drop a PNG"),
+        (lambda a: a.generate("/no/such/model", 1, 0.7, "sefa", 0, 4, *ZERO), "no such checkpoint"),
+    ],
+)
+def test_bad_input_is_a_clear_gradio_error(session_ckpt, call, message):
+    app = App(Samplers(str(session_ckpt)))
+    with pytest.raises(gr.Error, match=message):
+        call(app)
+
+
+def test_restore_rejects_foreign_files(session_ckpt, tmp_path):
+    app = App(Samplers(str(session_ckpt)))
+    plain = tmp_path / "plain.png"
+    Image.new("RGB", (8, 8)).save(plain)
+    with pytest.raises(gr.Error, match="no ganart recipe"):
+        app.restore(None, str(plain))
+    jpeg = tmp_path / "photo.png"
+    Image.new("RGB", (8, 8)).save(jpeg, format="JPEG")
+    with pytest.raises(gr.Error, match="not a PNG"):
+        app.restore(None, str(jpeg))
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\0" * (10 * 1024 * 1024 + 1))
+    with pytest.raises(gr.Error, match="over 10 MB"):
+        app.restore(None, str(big))
+
+
+def test_api_endpoints_are_named(server):
+    client, _ = server
+    names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert {"/generate", "/download", "/restore", "/explore", "/walk", "/mix", "/breed"} <= names
+
+
+def test_api_generate_and_errors(server):
+    client, ck = server
+    img_path, recipe = client.predict(ck, 5, 0.7, "sefa", 0, 4, 2.0, *ZERO[1:], api_name="/generate")
+    assert Image.open(img_path).size == (64, 64)
+    assert json.loads(recipe)["seed"] == 5
+    again, _ = client.predict(ck, 5, 0.7, "sefa", 0, 4, 2.0, *ZERO[1:], api_name="/generate")
+    assert np.array_equal(np.asarray(Image.open(img_path)), np.asarray(Image.open(again)))
+    with pytest.raises(Exception, match="psi|maximum"):
+        client.predict(ck, 5, 5.0, "sefa", 0, 4, *ZERO, api_name="/generate")
+    with pytest.raises(Exception, match="minimum"):
+        client.predict(ck, -5, 0.7, "sefa", 0, 4, *ZERO, api_name="/generate")
+    with pytest.raises(Exception, match="edit amount|maximum"):
+        client.predict(ck, 5, 0.7, "sefa", 0, 4, 1e9, *ZERO[1:], api_name="/generate")
+
+
+def test_api_download_then_restore(server):
+    client, ck = server
+    native, big = client.predict(ck, 9, 0.5, "pca", 1, 3, 0, 1.0, *ZERO[2:], api_name="/download")
+    out = client.predict(ck, handle_file(native), api_name="/restore")
+    assert out[0] == 9 and out[1] == 0.5 and out[2] == "pca" and out[3] == 1 and out[4] == 3 and out[6] == 1.0
+    assert Recipe.from_png(native).seed == 9
+
+
+def test_api_streams_explore_and_walk(server):
+    client, ck = server
+    updates = list(client.submit(ck, 0, 16, 0.7, api_name="/explore"))
+    assert len(updates) >= 2 and len(updates[-1]) == 16
+    frames = list(client.submit(ck, "1 2 3", 2, 8, 0.7, api_name="/walk"))
+    assert len(frames) >= 6 and frames[-1][1].endswith(".gif")
+    with Image.open(frames[-1][1]) as gif:
+        assert gif.n_frames == 6
+
+
+def test_api_mix_and_breed(server):
+    client, ck = server
+    child, recipe = client.predict(ck, 1, 2, "fine", 0.7, api_name="/mix")
+    assert json.loads(recipe)["mix_seed"] == 2
+    kids = client.predict(ck, 1, 2, 0.7, api_name="/breed")
+    assert len(kids) == 6
+    with pytest.raises(Exception, match="coarse"):
+        client.predict(ck, 1, 2, "everything", 0.7, api_name="/mix")

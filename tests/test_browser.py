@@ -1,0 +1,131 @@
+"""Browser tests: Debian's headless Chromium driven by Playwright against a launched app.
+
+Locally a missing Chromium skips these with the reason; in CI (CI=true) it is a failure.
+Screenshots go to test-output/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import time
+
+import pytest
+
+from ganart.ui import build_demo, launch
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+if not os.path.exists(CHROMIUM):
+    if os.environ.get("CI") == "true":
+        raise RuntimeError("CI needs Debian's chromium for the browser tests (.ci/run installs it)")
+    pytest.skip("Chromium is not installed (apt-get install chromium)", allow_module_level=True)
+
+playwright = pytest.importorskip("playwright.sync_api")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def url(session_ckpt):
+    demo = build_demo(str(session_ckpt))
+    port = free_port()
+    launch(demo, port=port, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, url):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+    pg = ctx.new_page()
+    pg.set_default_timeout(30_000)
+    yield pg
+    ctx.close()
+
+
+def image_src(page, elem_id: str) -> str:
+    return page.locator(f"#{elem_id} img").first.get_attribute("src") or ""
+
+
+def wait_image_change(page, elem_id: str, old: str, timeout: float = 30.0) -> str:
+    end = time.time() + timeout
+    while time.time() < end:
+        src = image_src(page, elem_id)
+        if src and src != old:
+            return src
+        time.sleep(0.1)
+    raise AssertionError(f"#{elem_id} image did not change")
+
+
+def seed_value(page) -> str:
+    return page.locator("#seed input").first.input_value()
+
+
+def test_drag_slider_changes_image(page, url, output_dir):
+    page.goto(url)
+    first = wait_image_change(page, "create-image", "")
+    page.screenshot(path=str(output_dir / "create-1280.png"), full_page=True)
+    slider = page.locator("#dir0 input[type=range]").first
+    box = slider.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.95, box["y"] + box["height"] / 2, steps=8)
+    page.mouse.up()
+    wait_image_change(page, "create-image", first)
+    page.wait_for_function("location.search.includes('edits=0')", timeout=10_000)  # the link carries it
+
+
+def test_dice_gives_new_seed_and_image(page, url):
+    page.goto(url)
+    first = wait_image_change(page, "create-image", "")
+    before = seed_value(page)
+    page.locator("#dice").click()
+    wait_image_change(page, "create-image", first)
+    assert seed_value(page) != before
+
+
+def test_animation_streams_frames(page, url, output_dir):
+    page.goto(url)
+    wait_image_change(page, "create-image", "")
+    page.get_by_role("tab", name="Animate").click()
+    page.locator("#animate").click()
+    seen: set[str] = set()
+    end = time.time() + 60
+    while time.time() < end and len(seen) < 3:
+        src = image_src(page, "frame")
+        if src:
+            seen.add(src)
+        time.sleep(0.05)
+    page.screenshot(path=str(output_dir / "animate-1280.png"), full_page=True)
+    assert len(seen) >= 3, f"only {len(seen)} distinct frames arrived"
+
+
+def test_seed_url_sets_the_seed(page, url, browser, output_dir):
+    page.goto(url + "?seed=4242&psi=0.5")
+    wait_image_change(page, "create-image", "")
+    end = time.time() + 20
+    while seed_value(page) != "4242" and time.time() < end:
+        time.sleep(0.1)
+    assert seed_value(page) == "4242"
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    p2 = phone.new_page()
+    p2.goto(url + "?seed=7")
+    wait_image_change(p2, "create-image", "")
+    p2.screenshot(path=str(output_dir / "create-phone.png"), full_page=True)
+    phone.close()
