@@ -8,6 +8,7 @@ no mutable per-request state, so many threads can call it at once.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -346,4 +347,65 @@ class Sampler:
             yield self.synthesize(ws)[0]
 
 
-__all__ = ["PSI_RANGE", "Recipe", "Sampler", "make_grid", "save_animation", "to_images"]
+
+
+class RenderBatcher:
+    """Merges concurrent ``render`` calls from many threads into batched forward passes.
+
+    Each caller validates its own recipe first (so a bad request is that caller's error
+    alone), then waits while a worker thread renders up to ``max_batch`` queued recipes at
+    once. The Sampler is batch-invariant on CPU, so pixels never depend on the batching.
+    """
+
+    def __init__(self, sampler: Sampler, max_batch: int = 8, window_s: float = 0.004) -> None:
+        import queue
+
+        if not 1 <= max_batch <= MAX_BATCH:
+            raise ValueError(f"max_batch must be in [1, {MAX_BATCH}], got {max_batch}")
+        self.sampler = sampler
+        self.max_batch = max_batch
+        self.window_s = window_s
+        self._queue: queue.Queue = queue.Queue()
+        self.batches: list[int] = []  # sizes of the last batches, for tests and benchmarks
+        self._worker = threading.Thread(target=self._run, name="ganart-render-batcher", daemon=True)
+        self._worker.start()
+
+    def render(self, recipe: Recipe) -> Image.Image:
+        from concurrent.futures import Future
+
+        if not isinstance(recipe, Recipe):
+            raise ValueError(f"expected a Recipe, got {type(recipe).__name__}")
+        self.sampler._check_recipe_fits(recipe)  # the caller's error, raised in the caller
+        fut: Future = Future()
+        self._queue.put((recipe, fut))
+        return fut.result()
+
+    def _run(self) -> None:
+        import queue
+        import time
+
+        while True:
+            items = [self._queue.get()]
+            deadline = time.monotonic() + self.window_s
+            while len(items) < self.max_batch:
+                try:
+                    items.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
+                except queue.Empty:
+                    break
+            self.batches = (self.batches + [len(items)])[-1000:]
+            try:
+                images = self.sampler.render_many([r for r, _ in items])
+            except Exception:
+                # a batch-level failure (e.g. a sha mismatch): render each alone, so each
+                # caller gets its own result or its own error
+                for r, fut in items:
+                    try:
+                        fut.set_result(self.sampler.render(r))
+                    except Exception as e:
+                        fut.set_exception(e)
+                continue
+            for (_, fut), img in zip(items, images):
+                fut.set_result(img)
+
+
+__all__ = ["PSI_RANGE", "Recipe", "RenderBatcher", "Sampler", "make_grid", "save_animation", "to_images"]

@@ -19,7 +19,7 @@ from PIL import Image
 from .checkpoint import CheckpointError
 from .latent import MAX_SEED
 from .recipe import PNG_KEY, Recipe, save_png, upscale
-from .sampler import Sampler, save_animation
+from .sampler import RenderBatcher, Sampler, save_animation
 
 CSS = "img { image-rendering: pixelated; }"  # upscale crisply, never blur the pixels
 NUM_SLIDERS = 8
@@ -33,16 +33,30 @@ SLIDER_RANGE = 5.0  # sliders move directions by up to +-5 std
 DISPLAY_SCALE = 4
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 MAX_WALK_FRAMES = 240
+HISTORY = 24
+MAX_BATCH = 8
 CHECKPOINTS_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 
 
 class Samplers:
-    """Loaded checkpoints by source (a few kept in memory)."""
+    """Loaded checkpoints by source (a few kept in memory), each with its render batcher."""
 
-    def __init__(self, default: str, keep: int = 3) -> None:
+    def __init__(self, default: str, keep: int = 3, batch: int = 1) -> None:
         self.default = default
         self.keep = keep
+        self.batch = batch
         self._loaded: OrderedDict[str, Sampler] = OrderedDict()
+        self._batchers: dict[int, RenderBatcher] = {}
+
+    def render(self, source: str | None, recipe: Recipe) -> Image.Image:
+        """Render through the model's batcher (concurrent callers share forward passes)."""
+        s = self.get(source)
+        if self.batch <= 1:
+            return _call(s.render, recipe)
+        batcher = self._batchers.get(id(s))
+        if batcher is None or batcher.sampler is not s:
+            batcher = self._batchers[id(s)] = RenderBatcher(s, max_batch=self.batch)
+        return _call(batcher.render, recipe)
 
     def get(self, source: str | None = None) -> Sampler:
         source = (source or self.default).strip()
@@ -108,8 +122,22 @@ class App:
     def generate(self, model, seed, psi, method, layer_lo, layer_hi, *amounts):
         """-> (image shown 4x, recipe JSON)."""
         r = self.recipe(model, seed, psi, method, layer_lo, layer_hi, *amounts)
-        img = _call(self.samplers.get(model).render, r)
+        img = self.samplers.render(model, r)
         return upscale(img, DISPLAY_SCALE), r.to_json()
+
+    @staticmethod
+    def remember(history: list[tuple[Any, str]], image, recipe_json: str):
+        """Add the shown image to the session's history (newest first, 24 kept)."""
+        if not recipe_json or image is None or (history and history[0][1] == recipe_json):
+            return history, gr.skip()
+        history = [(image, recipe_json)] + [h for h in history if h[1] != recipe_json][: HISTORY - 1]
+        return history, [(img, f"seed {Recipe.from_json(r).seed}") for img, r in history]
+
+    def from_history(self, model, history: list[tuple[Any, str]], evt: gr.SelectData):
+        r = Recipe.from_json(history[evt.index][1])
+        s = self.samplers.get(model)
+        lo, hi = r.layers or (0, s.num_ws)
+        return [r.seed, r.psi, r.method, lo, hi, *[r.edits.get(i, 0.0) for i in range(NUM_SLIDERS)]]
 
     def download(self, model, seed, psi, method, layer_lo, layer_hi, *amounts) -> list[str]:
         """PNG files at native and 4x size, each carrying its recipe."""
@@ -209,8 +237,10 @@ class App:
         return [r.seed, r.psi, r.method, lo, hi, *amounts, upscale(img, DISPLAY_SCALE), r.to_json()]
 
 
-def build_demo(default_source: str) -> gr.Blocks:
-    samplers = Samplers(default_source)
+def build_demo(default_source: str, batch: int = MAX_BATCH) -> gr.Blocks:
+    """The app. ``batch``: up to this many concurrent /generate requests share one forward
+    pass (1 = no batching)."""
+    samplers = Samplers(default_source, batch=batch)
     app = App(samplers)
     s = samplers.get()
     with gr.Blocks(title="ganart") as demo:
@@ -225,6 +255,9 @@ def build_demo(default_source: str) -> gr.Blocks:
                     image = gr.Image(label="Image", type="pil", format="png", height=512, interactive=False,
                                      elem_id="create-image")
                     recipe_box = gr.Textbox(label="Recipe", interactive=False, elem_id="recipe")
+                    history = gr.State([])
+                    history_gallery = gr.Gallery(label="History (click to restore)", columns=8, height=160,
+                                                 elem_id="history")
                 with gr.Column(scale=2):
                     with gr.Row():
                         prev_btn = gr.Button("◀", min_width=40)
@@ -275,11 +308,23 @@ def build_demo(default_source: str) -> gr.Blocks:
 
         # --- Create events: sliders follow while dragging, full update on release ---------
         outs = [image, recipe_box]
-        seed.change(app.generate, controls, outs, api_name="generate", show_progress="hidden")  # named first
+        # Up to `batch` requests run at once and
+        # the RenderBatcher merges them into one forward pass (Gradio's own batch=True would
+        # fail every request in a batch for one caller's bad input).
+        generate_fn = dict(fn=app.generate, concurrency_limit=max(batch, 1), concurrency_id="render")
+        remember = dict(fn=app.remember, inputs=[history, image, recipe_box], outputs=[history, history_gallery],
+                        api_visibility="private", show_progress="hidden")
+        # the history records settled images (after a seed change or a slider release)
+        # registered first so it owns the name. The API's /generate: the same render, without the browser-only history bookkeeping
+        api_trigger = gr.Button(visible=False)
+        api_trigger.click(**generate_fn, inputs=controls, outputs=outs, api_name="generate")
+        seed.change(**generate_fn, inputs=controls, outputs=outs, api_visibility="private",
+                    show_progress="hidden").then(**remember)
         for c in [psi, layer_lo, layer_hi, *sliders]:
             c.input(app.generate, controls, outs, trigger_mode="always_last", show_progress="hidden",
-                    api_visibility="private")
-            c.release(app.generate, controls, outs, show_progress="hidden", api_visibility="private")
+                    api_visibility="private", concurrency_id="render")
+            c.release(app.generate, controls, outs, show_progress="hidden", api_visibility="private").then(
+                **remember)
         prev_btn.click(lambda v: max(_seed(v) - 1, 0), seed, seed, api_visibility="private")
         next_btn.click(lambda v: min(_seed(v) + 1, MAX_SEED), seed, seed, api_visibility="private")
         dice.click(lambda: random.randrange(MAX_SEED + 1), None, seed, api_visibility="private")
@@ -290,6 +335,9 @@ def build_demo(default_source: str) -> gr.Blocks:
         save.click(app.download, controls, files, api_name="download")
         upload.upload(app.restore, [model, upload], [seed, psi, method, layer_lo, layer_hi, *sliders, image,
                                                       recipe_box], api_name="restore")
+        history_gallery.select(app.from_history, [model, history],
+                               [seed, psi, method, layer_lo, layer_hi, *sliders], api_visibility="private").then(
+            app.generate, controls, outs, api_visibility="private")
         demo.load(app.from_url, [model], [seed, psi, method, *sliders], api_visibility="private").then(
             app.generate, controls, outs, api_visibility="private")
         # keep the page URL in step with the image, so a copied link reproduces it

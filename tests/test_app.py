@@ -139,3 +139,26 @@ def test_api_mix_and_breed(server):
     assert len(kids) == 6
     with pytest.raises(Exception, match="coarse"):
         client.predict(ck, 1, 2, "everything", 0.7, api_name="/mix")
+
+
+def test_batched_generate_isolates_bad_requests_and_matches_single(server, session_ckpt):
+    """Concurrent /generate calls share forward passes; a bad one fails alone, and a batched
+    image is pixel-identical to the same request served alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    client, ck = server
+    single = App(Samplers(str(session_ckpt))).generate(None, 11, 0.7, "sefa", 0, 4, *ZERO)[0]
+
+    def call(seed):
+        lo, hi = (3, 2) if seed == 13 else (0, 4)  # seed 13 asks for an impossible layer range
+        try:
+            return client.predict(ck, seed, 0.7, "sefa", lo, hi, *ZERO, api_name="/generate")
+        except Exception as e:
+            return e
+
+    with ThreadPoolExecutor(8) as pool:
+        results = dict(zip(range(8, 16), pool.map(call, range(8, 16))))
+    assert isinstance(results[13], Exception) and "layers" in str(results[13])
+    ok = {s: r for s, r in results.items() if s != 13}
+    assert all(not isinstance(r, Exception) for r in ok.values())
+    assert np.array_equal(np.asarray(Image.open(ok[11][0]).convert("RGB")), np.asarray(single))

@@ -222,3 +222,28 @@ def test_render_refuses_recipe_from_another_checkpoint(sampler):
     r = Recipe(seed=1, sha256="0" * 64, checkpoint="other")
     with pytest.raises(ValueError, match="made with checkpoint other"):
         sampler.render(r)
+
+
+def test_render_batcher_merges_threads_and_isolates_errors(sampler):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ganart.sampler import RenderBatcher
+
+    batcher = RenderBatcher(sampler, max_batch=8, window_s=0.05)
+    recipes = [sampler.recipe(s) for s in range(12)]
+    bad = Recipe(seed=1, layers=(3, 99))
+
+    def call(r):
+        try:
+            return batcher.render(r)
+        except ValueError as e:
+            return e
+
+    with ThreadPoolExecutor(13) as pool:
+        results = list(pool.map(call, recipes + [bad]))
+    assert isinstance(results[-1], ValueError) and "layers" in str(results[-1])
+    for r, im in zip(recipes, results[:-1]):
+        assert np.array_equal(pixels(im), pixels(sampler.render(r)))
+    assert max(batcher.batches) > 1  # concurrent calls really shared forward passes
+    with pytest.raises(ValueError, match="max_batch"):
+        RenderBatcher(sampler, max_batch=0)
