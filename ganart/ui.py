@@ -21,7 +21,11 @@ from .latent import MAX_SEED
 from .recipe import PNG_KEY, Recipe, save_png, upscale
 from .sampler import RenderBatcher, Sampler, save_animation
 
-CSS = "img { image-rendering: pixelated; }"  # upscale crisply, never blur the pixels
+# upscale crisply (never blur the pixels) and let the main images fill their column
+CSS = """
+img { image-rendering: pixelated; }
+#create-image img, #frame img, #child img { width: 100% !important; height: 100% !important; object-fit: contain; }
+"""
 NUM_SLIDERS = 8
 URL_JS = """(seed, psi, method, ...amounts) => {
   const q = new URLSearchParams({seed: String(seed), psi: String(psi), method: method});
@@ -252,11 +256,12 @@ def build_demo(default_source: str, batch: int = MAX_BATCH) -> gr.Blocks:
         with gr.Tab("Create"):
             with gr.Row():
                 with gr.Column(scale=3):
-                    image = gr.Image(label="Image", type="pil", format="png", height=512, interactive=False,
+                    image = gr.Image(label="Image", type="pil", format="png", interactive=False, height=480,
                                      elem_id="create-image")
                     recipe_box = gr.Textbox(label="Recipe", interactive=False, elem_id="recipe")
                     history = gr.State([])
-                    history_gallery = gr.Gallery(label="History (click to restore)", columns=8, height=160,
+                    history_gallery = gr.Gallery(label="History (click to restore)", columns=8, rows=1, height=120,
+                                                 object_fit="contain",
                                                  elem_id="history")
                 with gr.Column(scale=2):
                     with gr.Row():
@@ -293,7 +298,7 @@ def build_demo(default_source: str, batch: int = MAX_BATCH) -> gr.Blocks:
             with gr.Row():
                 go = gr.Button("Animate", variant="primary", elem_id="animate")
                 stop = gr.Button("Stop", elem_id="stop")
-            frame = gr.Image(label="Live", type="pil", format="png", height=384, interactive=False, elem_id="frame")
+            frame = gr.Image(label="Live", type="pil", format="png", interactive=False, height=400, elem_id="frame")
             anim = gr.File(label="Animation")
         with gr.Tab("Mix"):
             with gr.Row():
@@ -302,7 +307,7 @@ def build_demo(default_source: str, batch: int = MAX_BATCH) -> gr.Blocks:
                 split = gr.Radio(["coarse", "middle", "fine"], value="coarse", label="B gives the")
                 mix_btn = gr.Button("Mix", variant="primary")
                 breed_btn = gr.Button("Breed")
-            child = gr.Image(label="Child", type="pil", format="png", height=384, interactive=False)
+            child = gr.Image(label="Child", type="pil", format="png", interactive=False, height=400, elem_id="child")
             child_recipe = gr.Textbox(label="Recipe", interactive=False)
             children = gr.Gallery(label="Children", columns=6)
 
