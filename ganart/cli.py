@@ -101,6 +101,52 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    """FID/KID of a checkpoint against a dataset; results go into its config.json."""
+    import json
+
+    import numpy as np
+
+    from . import metrics
+    from .checkpoint import CONFIG_NAME
+    from .data import Preprocess, load_dataset
+    from .sampler import Sampler, make_grid
+
+    if not 2 <= args.n <= 50_000:
+        raise ValueError(f"--n must be in [2, 50000], got {args.n}")
+    sampler = Sampler.load(args.checkpoint, device=args.device)
+    real = load_dataset(args.data, Preprocess(resolution=sampler.resolution))
+    real_f = metrics.reference_features(real)
+    fake_imgs = []
+    for i in range(0, args.n, 64):
+        seeds = list(range(i, min(i + 64, args.n)))
+        fake_imgs += [np.asarray(im.convert("RGB")) for im in sampler.generate_batch(seeds, psi=args.psi)]
+    fake = np.stack(fake_imgs)
+    fake_f = metrics.features(fake)
+    result = metrics.fid_kid(real_f, fake_f, kid_subset=min(1000, args.n))
+    result.update(psi=args.psi, dataset=args.data)
+    print(f"FID {result['fid']:.2f}  KID {result['kid'] * 1e3:.2f} ± {result['kid_std'] * 1e3:.2f} (x1e-3)  "
+          f"N={args.n} fake vs {len(real)} real, psi={args.psi}")
+    folder = sampler.checkpoint.path
+    if args.write and (folder / CONFIG_NAME).is_file():
+        cfg = json.loads((folder / CONFIG_NAME).read_text())
+        cfg.setdefault("meta", {}).setdefault("metrics", {})[f"fid{args.n}_psi{args.psi:g}"] = result
+        (folder / CONFIG_NAME).write_text(json.dumps(cfg, indent=2) + "\n")
+    if args.nearest:
+        from PIL import Image
+
+        idx = metrics.nearest(fake_f[:16], real_f, args.nearest)
+        tiles = []
+        for i, row in enumerate(idx):  # each row: a sample, then its nearest training images
+            tiles.append(Image.fromarray(fake[i]))
+            tiles += [Image.fromarray(real[j]) for j in row]
+        sheet = make_grid(tiles, cols=args.nearest + 1)
+        out = Path(args.out or folder) / "nearest.png"
+        sheet.save(out)
+        print(out)
+    return 0
+
+
 def _dist_rank() -> tuple[int, int]:
     import os
 
@@ -123,6 +169,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="auto")
     s.add_argument("--out", default="samples")
     s.set_defaults(func=cmd_sample)
+
+    e = sub.add_parser("eval", help="FID/KID against a dataset (offline Inception-v3)")
+    e.add_argument("--checkpoint", required=True)
+    e.add_argument("--data", default="emoji", help="a folder of images, or 'emoji'")
+    e.add_argument("--n", type=int, default=2000, help="generated samples")
+    e.add_argument("--psi", type=float, default=1.0)
+    e.add_argument("--nearest", type=int, default=0, metavar="K", help="write nearest.png: samples beside K nearest")
+    e.add_argument("--no-write", dest="write", action="store_false", help="do not store results in config.json")
+    e.add_argument("--out", help="folder for nearest.png (default: the checkpoint)")
+    e.add_argument("--device", default="auto")
+    e.set_defaults(func=cmd_eval)
 
     from .train import add_arguments, run
 

@@ -102,7 +102,11 @@ def _decode(blobs: Iterable[tuple[str, bytes]], pre: Preprocess) -> tuple[np.nda
 
 
 def _cached(key: str, build) -> np.ndarray:
-    path = cache_dir() / f"{key}.npy"
+    return cached_array(cache_dir() / f"{key}.npy", build)
+
+
+def cached_array(path: Path, build) -> np.ndarray:
+    """The array stored at ``path``, or ``build()`` saved there atomically (never pickled)."""
     if path.is_file():
         try:
             return np.load(path, allow_pickle=False)

@@ -51,13 +51,13 @@ class TrainConfig:
     data: str = "emoji"  # a folder of images, or "emoji"
     out: str = "checkpoints/run"
     # model shape
-    resolution: int = 64
-    z_dim: int = 256
-    w_dim: int = 256
-    mapping_layers: int = 4
-    channel_base: int = 2048
-    channel_max: int = 256
-    use_noise: bool = True
+    resolution: int = GeneratorConfig.resolution
+    z_dim: int = GeneratorConfig.z_dim
+    w_dim: int = GeneratorConfig.w_dim
+    mapping_layers: int = GeneratorConfig.mapping_layers
+    channel_base: int = GeneratorConfig.channel_base
+    channel_max: int = GeneratorConfig.channel_max
+    use_noise: bool = GeneratorConfig.use_noise
     # length
     batch: int = 32  # global batch, split across ranks
     kimg: float = 0.0  # stop after this many thousand real images shown (0: no limit)

@@ -4,7 +4,6 @@ server launched here (never share links, no analytics)."""
 from __future__ import annotations
 
 import json
-import socket
 
 import gradio as gr
 import numpy as np
@@ -13,22 +12,12 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 from ganart.recipe import Recipe
-from ganart.ui import App, Samplers, build_demo, launch
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from ganart.ui import App, Samplers
 
 
 @pytest.fixture(scope="module")
-def server(session_ckpt):
-    demo = build_demo(str(session_ckpt))
-    port = free_port()
-    launch(demo, port=port, prevent_thread_lock=True, quiet=True)
-    yield Client(f"http://127.0.0.1:{port}/", verbose=False), str(session_ckpt)
-    demo.close()
+def server(app_url, session_ckpt):
+    return Client(app_url, verbose=False), str(session_ckpt)
 
 
 ZERO = [0.0] * 8

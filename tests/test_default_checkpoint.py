@@ -28,13 +28,12 @@ def test_default_checkpoint_loads_and_renders():
 def test_app_py_serves_the_ui(session_ckpt, tmp_path):
     """`python app.py` (what `make run` starts) answers HTTP 200 with the ganart page."""
     import os
-    import socket
     import time
     import urllib.request
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    from conftest import free_port
+
+    port = free_port()
     env = {**os.environ, "GANART_CHECKPOINT": str(session_ckpt), "GRADIO_SERVER_PORT": str(port),
            "GRADIO_ANALYTICS_ENABLED": "False"}
     proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=tmp_path, env=env,

