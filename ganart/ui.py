@@ -224,6 +224,12 @@ class App:
         r = _call(s.recipe, seed, psi, _edits(amounts), None, method)  # validates everything
         return [r.seed, r.psi, r.method, *amounts]
 
+    def open_child(self, model, evt: gr.SelectData):
+        """A bred child, clicked: show it large with its recipe, its parents in the seed fields."""
+        r = Recipe.from_json(evt.value["caption"])
+        img = self.samplers.render(model, r)
+        return upscale(img, DISPLAY_SCALE), r.to_json(), r.seed, r.mix_seed
+
     def restore(self, model, path):
         """A PNG the app made -> every Create control, and the exact image."""
         if path is None:
@@ -368,6 +374,7 @@ def build_demo(default_source: str, batch: int = MAX_BATCH) -> gr.Blocks:
         # --- Mix ----------------------------------------------------------------------------
         mix_btn.click(app.mix, [model, mix_a, mix_b, split, psi], [child, child_recipe], api_name="mix")
         breed_btn.click(app.breed, [model, mix_a, mix_b, psi], children, api_name="breed")
+        children.select(app.open_child, [model], [child, child_recipe, mix_a, mix_b], api_visibility="private")
     return demo
 
 

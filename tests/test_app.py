@@ -151,3 +151,13 @@ def test_batched_generate_isolates_bad_requests_and_matches_single(server, sessi
     ok = {s: r for s, r in results.items() if s != 13}
     assert all(not isinstance(r, Exception) for r in ok.values())
     assert np.array_equal(np.asarray(Image.open(ok[11][0]).convert("RGB")), np.asarray(single))
+
+
+def test_open_child_shows_it_with_its_recipe(session_ckpt):
+    app = App(Samplers(str(session_ckpt)))
+    kids = app.breed(None, 4, 9, 0.7, count=2)
+
+    click = gr.SelectData(None, {"index": 1, "value": {"caption": kids[1][1]}, "selected": True})
+    img, recipe, a, b = app.open_child(None, click)
+    assert (a, b) == (4, 9) and recipe == Recipe.from_json(kids[1][1]).to_json()
+    assert np.array_equal(np.asarray(img), np.asarray(kids[1][0].resize(img.size, Image.NEAREST)))
