@@ -25,18 +25,45 @@ def test_default_checkpoint_loads_and_renders():
     assert a.std() > 5  # a real picture, not a flat field
 
 
-def test_app_py_serves_the_ui(session_ckpt, tmp_path):
-    """`python app.py` (what `make run` starts) answers HTTP 200 with the ganart page."""
+def dockerfile_cmd_and_env() -> tuple[list[str], dict[str, str]]:
+    """The CMD (exec form) and the ENV of our Dockerfile."""
+    import json
+    import re
+    import shlex
+
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    cmd = json.loads(re.search(r"^CMD (\[.*\])$", text, re.M).group(1))
+    env = {}
+    for line in re.findall(r"^ENV (.*)$", text, re.M):
+        for item in shlex.split(line):
+            k, _, v = item.partition("=")
+            env[k] = v
+    return cmd, env
+
+
+def test_dockerfile_lints_clean():
+    import shutil
+
+    hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
+    r = subprocess.run([hadolint, str(ROOT / "Dockerfile")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_dockerfile_cmd_serves_the_ui(session_ckpt, tmp_path):
+    """The Dockerfile's exact CMD (= `python app.py`, what `make run` starts), with its ENV,
+    answers HTTP 200 with the ganart page."""
     import os
     import time
     import urllib.request
 
     from conftest import free_port
 
+    cmd, docker_env = dockerfile_cmd_and_env()
+    assert cmd == ["python", "app.py"] and docker_env["GRADIO_SERVER_NAME"] == "0.0.0.0"
     port = free_port()
-    env = {**os.environ, "GANART_CHECKPOINT": str(session_ckpt), "GRADIO_SERVER_PORT": str(port),
-           "GRADIO_ANALYTICS_ENABLED": "False"}
-    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=tmp_path, env=env,
+    env = {**os.environ, **{k: v for k, v in docker_env.items() if k not in ("PATH", "HOME")},
+           "GANART_CHECKPOINT": str(session_ckpt), "GRADIO_SERVER_PORT": str(port)}
+    proc = subprocess.Popen([sys.executable, *cmd[1:]], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         end = time.time() + 120
