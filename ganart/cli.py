@@ -147,6 +147,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """`python app.py` with flags: the Gradio app on HOST:PORT for a checkpoint."""
+    import os
+
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from .ui import build_demo, launch
+
+    if not 1 <= args.port <= 65535:
+        raise ValueError(f"--port must be in [1, 65535], got {args.port}")
+    demo = build_demo(args.checkpoint, batch=args.batch)
+    launch(demo, host=args.host, port=args.port)
+    return 0
+
+
 def _dist_rank() -> tuple[int, int]:
     import os
 
@@ -180,6 +194,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", help="folder for nearest.png (default: the checkpoint)")
     e.add_argument("--device", default="auto")
     e.set_defaults(func=cmd_eval)
+
+    v = sub.add_parser("serve", help="serve the app (python app.py with flags)")
+    v.add_argument("--checkpoint", default=str(Path(__file__).resolve().parent.parent / "checkpoints" / "emoji64"))
+    v.add_argument("--host", default="127.0.0.1")
+    v.add_argument("--port", type=int, default=7860)
+    v.add_argument("--batch", type=int, default=8, help="concurrent /generate requests merged per forward pass")
+    v.set_defaults(func=cmd_serve)
 
     from .train import add_arguments, run
 
