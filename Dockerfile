@@ -15,8 +15,8 @@ RUN useradd --create-home --uid 1000 user
 USER 1000
 WORKDIR /home/user/app
 
-# TORCH_INDEX: a pip index holding CPU-only torch wheels keeps the image small; empty uses PyPI
-ARG TORCH_INDEX=""
+# CPU-only torch keeps the image small; --build-arg TORCH_INDEX= (empty) takes PyPI's build
+ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 COPY --chown=user requirements.txt .
 RUN if [ -n "$TORCH_INDEX" ]; then pip install --user --index-url "$TORCH_INDEX" torch==2.13.0; fi \
     && pip install --user -r requirements.txt

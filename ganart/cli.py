@@ -147,6 +147,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_push(args: argparse.Namespace) -> int:
+    from .hub import push
+
+    files = push(args.checkpoint, args.repo, private=args.private, dry_run=args.dry_run)
+    verb = "would upload" if args.dry_run else "uploaded"
+    print(f"{verb} to {args.repo}{' (private)' if args.private else ''}: {', '.join(files)}")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """`python app.py` with flags: the Gradio app on HOST:PORT for a checkpoint."""
     import os
@@ -194,6 +203,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", help="folder for nearest.png (default: the checkpoint)")
     e.add_argument("--device", default="auto")
     e.set_defaults(func=cmd_eval)
+
+    u = sub.add_parser("push", help="publish a checkpoint to a Hugging Face model repo")
+    u.add_argument("--checkpoint", required=True)
+    u.add_argument("--repo", required=True, help="USER/NAME")
+    u.add_argument("--private", action="store_true")
+    u.add_argument("--dry-run", action="store_true", help="list what would be uploaded, send nothing")
+    u.set_defaults(func=cmd_push)
 
     v = sub.add_parser("serve", help="serve the app (python app.py with flags)")
     v.add_argument("--checkpoint", default=str(Path(__file__).resolve().parent.parent / "checkpoints" / "emoji64"))

@@ -42,3 +42,30 @@ def test_load_hub_id_offline_from_cache(hub_cache, sampler):
 def test_missing_repo_offline_is_a_clear_error(hub_cache):
     with pytest.raises(CheckpointError, match="someone/nothing-here: not in the local cache"):
         Sampler.load("someone/nothing-here", device="cpu")
+
+
+def test_missing_weights_in_cached_repo(hub_cache):
+    (hub_cache / "models--someone--tiny-gan" / "snapshots" / COMMIT / "model.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="model.safetensors: missing"):
+        Sampler.load("someone/tiny-gan", device="cpu")
+
+
+def test_push_dry_run_and_missing_token(session_ckpt, tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    from ganart.hub import model_card, push
+
+    assert push(session_ckpt, "me/tiny", dry_run=True) == ["config.json", "model.safetensors", "README.md"]
+    card = model_card(session_ckpt)
+    assert card.startswith("---\nlicense: apache-2.0") and "unconditional-image-generation" in card
+    assert "  - gan\n" in card and "  - ganart\n" in card
+    env = {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    r = subprocess.run([sys.executable, "-m", "ganart", "push", "--checkpoint", str(session_ckpt), "--repo",
+                        "me/tiny"], capture_output=True, text=True, env=env)
+    assert r.returncode == 2 and "no Hugging Face token" in r.stderr and "Traceback" not in r.stderr
+    r = subprocess.run([sys.executable, "-m", "ganart", "push", "--checkpoint", str(session_ckpt), "--repo",
+                        "me/tiny", "--dry-run", "--private"], capture_output=True, text=True, env=env)
+    assert r.returncode == 0 and "would upload to me/tiny (private)" in r.stdout
+    with pytest.raises(CheckpointError, match="USER/NAME"):
+        push(session_ckpt, "not a repo", dry_run=True)
