@@ -81,7 +81,7 @@ def run(checkpoint: str, batch: int, clients: int, requests: int) -> dict[str, f
                         errors.append(repr(e)[:200])
 
         threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
-        cpu0 = cpu_seconds(server.pid)
+        cpu0, own0 = cpu_seconds(server.pid), cpu_seconds(os.getpid())
         start = time.perf_counter()
         for t in threads:
             t.start()
@@ -89,13 +89,15 @@ def run(checkpoint: str, batch: int, clients: int, requests: int) -> dict[str, f
             t.join()
         wall = time.perf_counter() - start
         server_cpu = cpu_seconds(server.pid) - cpu0
+        client_cpu = cpu_seconds(os.getpid()) - own0
     finally:
         server.terminate()
         server.wait(timeout=30)
     p50, p99 = percentiles(latencies, 50, 99) if latencies else (float("nan"),) * 2
     return {"ok": len(latencies), "errors": len(errors), "p50": p50, "p99": p99,
             "throughput": len(latencies) / wall, "first_error": errors[0] if errors else "",
-            "server_cpu_ms": 1e3 * server_cpu / max(len(latencies), 1)}
+            "server_cpu_ms": 1e3 * server_cpu / max(len(latencies), 1),
+            "client_cpu_ms": 1e3 * client_cpu / max(len(latencies), 1)}
 
 
 def main() -> None:
@@ -110,7 +112,8 @@ def main() -> None:
         label = "batching off" if batch == 1 else f"batching <= {batch}"
         print(f"{label:>14}: {r['ok']} ok, {r['errors']} errors, p50 {r['p50'] * 1e3:.0f} ms, "
               f"p99 {r['p99'] * 1e3:.0f} ms, {r['throughput']:.1f} req/s, "
-              f"server CPU {r['server_cpu_ms']:.0f} ms/request {r['first_error']}")
+              f"CPU per request: server {r['server_cpu_ms']:.0f} ms + clients {r['client_cpu_ms']:.0f} ms "
+              f"(on {os.cpu_count()} cores) {r['first_error']}")
 
 
 if __name__ == "__main__":
