@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import random
 import tempfile
+import threading
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -51,28 +52,31 @@ class Samplers:
         self.batch = batch
         self._loaded: OrderedDict[str, Sampler] = OrderedDict()
         self._batchers: dict[int, RenderBatcher] = {}
+        self._lock = threading.Lock()  # Gradio calls from many worker threads
 
     def render(self, source: str | None, recipe: Recipe) -> Image.Image:
         """Render through the model's batcher (concurrent callers share forward passes)."""
         s = self.get(source)
         if self.batch <= 1:
             return _call(s.render, recipe)
-        batcher = self._batchers.get(id(s))
-        if batcher is None or batcher.sampler is not s:
-            batcher = self._batchers[id(s)] = RenderBatcher(s, max_batch=self.batch)
+        with self._lock:
+            batcher = self._batchers.get(id(s))
+            if batcher is None or batcher.sampler is not s:
+                batcher = self._batchers[id(s)] = RenderBatcher(s, max_batch=self.batch)
         return _call(batcher.render, recipe)
 
     def get(self, source: str | None = None) -> Sampler:
         source = (source or self.default).strip()
-        if source not in self._loaded:
-            try:
-                self._loaded[source] = Sampler.load(source)
-            except (CheckpointError, ValueError) as e:
-                raise gr.Error(str(e)) from None
-            while len(self._loaded) > self.keep:
-                self._loaded.popitem(last=False)
-        self._loaded.move_to_end(source)
-        return self._loaded[source]
+        with self._lock:  # one load per model, even when many requests ask at once
+            if source not in self._loaded:
+                try:
+                    self._loaded[source] = Sampler.load(source)
+                except (CheckpointError, ValueError) as e:
+                    raise gr.Error(str(e)) from None
+                while len(self._loaded) > self.keep:
+                    self._loaded.popitem(last=False)
+            self._loaded.move_to_end(source)
+            return self._loaded[source]
 
 
 def local_checkpoints() -> list[str]:
