@@ -35,9 +35,10 @@ def bench(sampler: Sampler, single_runs: int, batch: int) -> dict[str, float]:
         lat.append(time.perf_counter() - t)
     p50, p95 = percentiles(lat, 50, 95)
     ws = sampler.ws_for([sampler.recipe(s) for s in range(batch)])
+    with torch.no_grad():
+        flops = count_flops(lambda: G.synthesis(G.mapping(seeds_to_z(list(range(batch)), G.cfg.z_dim))))
     with torch.inference_mode():
         G.synthesis(ws)
-        flops = count_flops(lambda: G.synthesis(G.mapping(seeds_to_z(list(range(batch)), G.cfg.z_dim))))
         t = time.perf_counter()
         reps = 3
         for _ in range(reps):
