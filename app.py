@@ -6,13 +6,10 @@ GANART_CHECKPOINT picks the model (a folder or a Hub id); the default is the shi
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from ganart.ui import build_demo, launch  # noqa: E402
-
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "emoji64"
+from ganart.ui import DEFAULT_CHECKPOINT, build_demo, launch  # noqa: E402
 
 demo = build_demo(os.environ.get("GANART_CHECKPOINT", str(DEFAULT_CHECKPOINT)))
 

@@ -165,7 +165,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if not 1 <= args.port <= 65535:
         raise ValueError(f"--port must be in [1, 65535], got {args.port}")
-    demo = build_demo(args.checkpoint, batch=args.batch)
+    from .ui import DEFAULT_CHECKPOINT
+
+    demo = build_demo(args.checkpoint or str(DEFAULT_CHECKPOINT), batch=args.batch)
     launch(demo, host=args.host, port=args.port)
     return 0
 
@@ -212,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     u.set_defaults(func=cmd_push)
 
     v = sub.add_parser("serve", help="serve the app (python app.py with flags)")
-    v.add_argument("--checkpoint", default=str(Path(__file__).resolve().parent.parent / "checkpoints" / "emoji64"))
+    v.add_argument("--checkpoint", help="default: the shipped checkpoints/emoji64")
     v.add_argument("--host", default="127.0.0.1")
     v.add_argument("--port", type=int, default=7860)
     v.add_argument("--batch", type=int, default=8, help="concurrent /generate requests merged per forward pass")

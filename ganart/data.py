@@ -59,7 +59,8 @@ def cache_dir() -> Path:
 
 def prepare_image(im: Image.Image, pre: Preprocess) -> np.ndarray:
     """One PIL image -> uint8 [R, R, 3]: first frame, alpha on background, square, Lanczos."""
-    im.seek(0) if getattr(im, "n_frames", 1) > 1 else None
+    if getattr(im, "n_frames", 1) > 1:  # animated: the first frame
+        im.seek(0)
     bg = ImageColor.getrgb(pre.background)[:3]
     if im.mode in ("RGBA", "LA", "P", "PA") or "transparency" in im.info:
         im = im.convert("RGBA")

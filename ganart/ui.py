@@ -18,7 +18,7 @@ import gradio as gr
 from PIL import Image
 
 from .checkpoint import CheckpointError
-from .latent import MAX_SEED
+from .latent import MAX_SEED, check_seed
 from .recipe import PNG_KEY, Recipe, save_png, upscale
 from .sampler import RenderBatcher, Sampler, save_animation
 
@@ -41,6 +41,7 @@ MAX_WALK_FRAMES = 240
 HISTORY = 24
 MAX_BATCH = 8
 CHECKPOINTS_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+DEFAULT_CHECKPOINT = CHECKPOINTS_DIR / "emoji64"
 
 
 class Samplers:
@@ -86,13 +87,12 @@ def local_checkpoints() -> list[str]:
 
 
 def _seed(value: Any) -> int:
+    """A widget's seed (Number gives floats, the API may send strings) -> a checked int."""
     try:
         f = float(value)
     except (TypeError, ValueError):
         raise gr.Error(f"Seed must be a whole number from 0 to {MAX_SEED}, got {value!r}") from None
-    if f != f or f in (float("inf"), float("-inf")) or f != int(f) or not 0 <= f <= MAX_SEED:
-        raise gr.Error(f"Seed must be a whole number from 0 to {MAX_SEED}, got {value!r}")
-    return int(f)
+    return _call(check_seed, f, "Seed")
 
 
 def _call(fn, *args, **kwargs):
