@@ -2,6 +2,7 @@
 GFLOP/s as a fraction of a same-run fp32 matmul.
 
     python benchmarks/train_speed.py [--resolution 64] [--batch 32] [--steps 6]
+        [--shapes 2048x256,1024x256]   # channel_base x channel_max candidates, one line each
 """
 
 from __future__ import annotations
@@ -29,11 +30,20 @@ def main() -> None:
     ap.add_argument("--resolution", type=int, default=64)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--steps", type=int, default=6)
+    ap.add_argument("--shapes", default="", help="comma-separated BASExMAX channel shapes (default: the default config)")
     args = ap.parse_args()
     peak = matmul_gflops()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; fp32 matmul: {peak:.1f} GFLOP/s")
+    shapes = [tuple(int(v) for v in s.split("x")) for s in args.shapes.split(",") if s] or [
+        (TrainConfig.channel_base, TrainConfig.channel_max)]
+    for base, cmax in shapes:
+        measure(args, base, cmax, peak)
+
+
+def measure(args: argparse.Namespace, base: int, cmax: int, peak: float) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = TrainConfig(data="unused", out=tmp, resolution=args.resolution, batch=args.batch)
+        cfg = TrainConfig(data="unused", out=tmp, resolution=args.resolution, batch=args.batch,
+                          channel_base=base, channel_max=cmax)
         t = Trainer(cfg)
         rng = np.random.default_rng(0)  # random pixels: speed does not depend on content
         images = rng.integers(0, 255, (256, args.resolution, args.resolution, 3), dtype=np.uint8)
@@ -49,7 +59,8 @@ def main() -> None:
         for _ in range(args.steps):
             t.train_step()
         dt = (time.perf_counter() - start) / args.steps
-    print(f"{args.resolution}px, batch {args.batch}: {args.batch / dt:.2f} img/s, {dt * 1e3:.0f} ms/step, "
+    params = cfg.model_config().generator_params()
+    print(f"{args.resolution}px {base}x{cmax} (G {params / 1e6:.2f} M params), batch {args.batch}: {args.batch / dt:.2f} img/s, {dt * 1e3:.0f} ms/step, "
           f"{flops / 1e9:.1f} GFLOP/step, {flops / dt / 1e9:.1f} GFLOP/s = {100 * flops / dt / 1e9 / peak:.0f}% of matmul")
 
 

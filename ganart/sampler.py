@@ -55,10 +55,15 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return torch.device("cpu")
 
 
+def to_uint8(img: torch.Tensor) -> np.ndarray:
+    """[B, C, H, W] in [-1, 1] -> uint8 [B, H, W, C] (rounded)."""
+    arr = ((img.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return arr.permute(0, 2, 3, 1).cpu().numpy()
+
+
 def to_images(img: torch.Tensor) -> list[Image.Image]:
     """[B, C, H, W] in [-1, 1] -> PIL images (uint8, rounded)."""
-    arr = ((img.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    arr = arr.permute(0, 2, 3, 1).cpu().numpy()
+    arr = to_uint8(img)
     mode = {1: "L", 3: "RGB", 4: "RGBA"}[arr.shape[-1]]
     return [Image.fromarray(a[..., 0] if mode == "L" else a, mode) for a in arr]
 
@@ -279,6 +284,26 @@ class Sampler:
 
     def grid(self, seeds: Sequence[int], cols: int | None = None, **kwargs) -> Image.Image:
         return make_grid(self.generate_batch(seeds, **kwargs), cols)
+
+    def directions_sheet(
+        self,
+        seeds: Sequence[int] = (0, 1, 2),
+        count: int = 8,
+        amounts: Sequence[float] = (-3.0, -1.5, 0.0, 1.5, 3.0),
+        psi: float = 0.7,
+        method: str = "sefa",
+    ) -> Image.Image:
+        """One row per direction 0..count-1: for each seed, the image edited by each amount
+        (in stds of w along the direction), so what each slider does can be seen at a glance."""
+        if count < 1 or not seeds or not amounts:
+            raise ValueError("a directions sheet needs count >= 1, at least one seed and one amount")
+        count = min(count, self.num_directions)
+        recipes = [self.recipe(s, psi, {k: a} if a else {}, None, method)
+                   for k in range(count) for s in seeds for a in amounts]
+        images: list[Image.Image] = []
+        for i in range(0, len(recipes), MAX_BATCH):
+            images += self.render_many(recipes[i : i + MAX_BATCH])
+        return make_grid(images, cols=len(seeds) * len(amounts))
 
     def mix(
         self,

@@ -66,7 +66,7 @@ class TrainConfig:
     # optimisation
     lr_g: float = 0.0025
     lr_d: float = 0.0025
-    r1_gamma: float = -1.0  # -1: 0.0002 * resolution^2 / batch (StyleGAN2-ADA's heuristic)
+    r1_gamma: float = 0.1  # -1: 0.0002 * resolution^2 / batch (StyleGAN2-ADA's heuristic, which collapsed on emoji)
     r1_interval: int = 16
     style_mixing: float = 0.5
     ema_kimg: float = 10.0
@@ -87,6 +87,9 @@ class TrainConfig:
     resume: str = ""  # "auto": newest good snapshot in --out; or a snapshot folder
     init_from: str = ""  # fine-tune from this checkpoint's generator
     grid: int = 36  # fixed-seed sample grid images per snapshot
+    # evaluation (needs the metrics extra; Inception on CPU is ~0.3 s/image, so off by default)
+    eval_every: float = 0.0  # log FID/KID every this many kimg (0: never)
+    eval_n: int = 500  # generated samples per evaluation (seeds 0..eval_n-1)
     # machinery
     seed: int = 0
     device: str = "auto"
@@ -103,6 +106,10 @@ class TrainConfig:
             v = getattr(self, name)
             if not math.isfinite(v) or v < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {v}")
+        if not math.isfinite(self.eval_every) or self.eval_every < 0:
+            raise ValueError(f"eval_every must be a finite number >= 0, got {self.eval_every}")
+        if not 2 <= self.eval_n <= 50_000:
+            raise ValueError(f"eval_n must be in [2, 50000], got {self.eval_n}")
         if self.max_steps < 0 or self.grid < 0 or self.threads < 0:
             raise ValueError("max_steps, grid and threads must be >= 0")
         for name in ("lr_g", "lr_d"):
@@ -240,6 +247,7 @@ class Trainer:
         self.gen_noise = torch.Generator(device=self.device).manual_seed(s + 3)
         self.p = Progress(aug_p=cfg.aug_p)
         self.data: ImageBatches | None = None
+        self.real: Any = None
         self.stop_requested = False
         self._ada_acc = torch.zeros((), device=self.device)  # sign sum not yet read back
         self._good: dict[str, Any] | None = None
@@ -256,6 +264,7 @@ class Trainer:
         images = load_dataset(self.cfg.data, pre)
         if len(images) < self.local_batch:
             raise ValueError(f"{self.cfg.data}: {len(images)} images is fewer than the batch of {self.local_batch}")
+        self.real = images  # uint8 [N, R, R, 3], the reference set for --eval-every
         self.data = ImageBatches(images, self.device, seed=self.cfg.seed * 1000 + self.rank, mirror=self.cfg.mirror)
 
     def param_counts(self) -> dict[str, int]:
@@ -483,6 +492,21 @@ class Trainer:
         imgs = torch.cat([self.G_ema(c) for c in z.split(16)])
         return make_grid(to_images(imgs), cols=int(math.ceil(math.sqrt(self.cfg.grid))))
 
+    def evaluate(self) -> dict[str, Any]:
+        """FID/KID of the EMA generator (psi = 1, seeds 0..eval_n-1) against the training set;
+        logged to metrics.jsonl and TensorBoard. Rank 0 only."""
+        from . import metrics
+
+        t0 = time.time()
+        fake = metrics.sample(self.G_ema, self.cfg.z_dim, self.cfg.eval_n, device=self.device)
+        result = metrics.evaluate(self.real, fake)
+        record = {"event": "eval", "step": self.p.step, "kimg": self.p.nimg / 1000, **result,
+                  "seconds": round(time.time() - t0, 1)}
+        self.log(record)
+        print(f"ganart train: {record['kimg']:.1f} kimg: FID{self.cfg.eval_n} {result['fid']:.2f}, "
+              f"KID {result['kid'] * 1e3:.2f} ± {result['kid_std'] * 1e3:.2f} (x1e-3)", flush=True)
+        return record
+
     def find_resume(self) -> Path | None:
         spec = self.cfg.resume
         if not spec:
@@ -537,6 +561,10 @@ class Trainer:
 
     def fit(self) -> Path | None:
         cfg = self.cfg
+        if cfg.eval_every > 0:
+            from .metrics import inception_path
+
+            inception_path()  # fail now, not an hour in, when the metrics extra is missing
         self.load_data()
         resume = self.find_resume()
         if resume is not None:
@@ -548,6 +576,7 @@ class Trainer:
         bar = _progress_bar(cfg, self.p.nimg, self.rank)
         start = time.time()
         last_snap_img, last_snap_time = self.p.nimg, time.time()
+        last_eval_img = self.p.nimg
         t_log, img_log = time.time(), self.p.nimg
         self.remember_good()
         last = None
@@ -577,6 +606,14 @@ class Trainer:
             if by_img or by_time:
                 last = self.snapshot()
                 last_snap_img, last_snap_time = self.p.nimg, time.time()
+            if cfg.eval_every > 0 and self.p.nimg - last_eval_img >= cfg.eval_every * 1000:
+                last_eval_img = self.p.nimg
+                if self.rank == 0:  # the other ranks wait at the next all-reduce
+                    record = self.evaluate()
+                    if writer is not None:
+                        for k in ("fid", "kid"):
+                            writer.add_scalar(f"eval/{k}{cfg.eval_n}", record[k], self.p.nimg)
+        last_eval_img = self.p.nimg
         last = self.snapshot()
         self.log({"event": "end", "step": self.p.step, "kimg": self.p.nimg / 1000,
                   "nan_events": self.p.nan_events, "rank_checksums": self.rank_checksums()})

@@ -29,6 +29,26 @@ def test_sample_writes_pngs_grid_and_recipes(session_ckpt, tmp_path):
     assert np.array_equal(a, b)
 
 
+def test_directions_sheet_rows_are_directions_and_middle_column_is_unedited(session_ckpt, sampler, tmp_path):
+    out = tmp_path / "sheet.png"
+    assert main(["directions", "--checkpoint", str(session_ckpt), "--count", "3", "--seeds", "4,9",
+                 "--amounts=-2,0,2", "--psi", "0.5", "--out", str(out)]) == 0
+    sheet = np.asarray(Image.open(out))
+    res, pad = sampler.resolution, 2
+    assert sheet.shape == (3 * res + 4 * pad, 6 * res + 7 * pad, 3)
+
+    def tile(row: int, col: int) -> np.ndarray:
+        y, x = pad + row * (res + pad), pad + col * (res + pad)
+        return sheet[y : y + res, x : x + res]
+
+    plain = np.asarray(sampler.generate(9, psi=0.5))
+    edited = np.asarray(sampler.generate(9, psi=0.5, edits={1: 2.0}))
+    for row in range(3):
+        assert np.array_equal(tile(row, 4), plain)  # seed 9, amount 0
+    assert np.array_equal(tile(1, 5), edited)  # direction 1, seed 9, amount +2
+    assert not np.array_equal(tile(1, 3), edited)
+
+
 def test_user_mistakes_exit_2_without_traceback(session_ckpt, tmp_path):
     cases = [
         (["--checkpoint", str(session_ckpt), "--seeds", "5-x"], "bad seed range"),
@@ -42,6 +62,14 @@ def test_user_mistakes_exit_2_without_traceback(session_ckpt, tmp_path):
         (["--seeds", "1"], "--checkpoint is required"),
         (["--recipe", str(tmp_path / "none.png")], "no such file"),
     ]
+    for args, message in [
+        (["--checkpoint", str(session_ckpt), "--count", "0"], "count >= 1"),
+        (["--checkpoint", str(session_ckpt), "--amounts", "1,x"], "could not convert"),
+        (["--checkpoint", str(session_ckpt), "--amounts", "99"], "edit amount"),
+        (["--checkpoint", str(session_ckpt), "--method", "ica"], "method must be"),
+    ]:
+        r = run_cli("directions", *args, "--out", str(tmp_path / "d.png"))
+        assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
     for args, message in cases:
         r = run_cli("sample", *args, "--out", str(tmp_path / "o"))
         assert r.returncode == 2, (args, r.stderr)

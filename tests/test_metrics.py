@@ -76,3 +76,53 @@ def test_eval_cli_writes_metrics(inception_ready, session_ckpt, tmp_path, monkey
     result = cfg["meta"]["metrics"]["fid12_psi1"]
     assert result["fid"] > 0 and result["n_fake"] == 12 and result["n_real"] == 12
     assert (ck / "nearest.png").is_file()
+
+
+def test_sample_uses_seeds_in_order_and_evaluate_scores(inception_ready, tmp_path, monkeypatch):
+    """metrics.sample gives seeds 0..n-1 whatever the batch size; evaluate gives FID/KID."""
+    import torch
+
+    from ganart.latent import seeds_to_z
+
+    monkeypatch.setenv("GANART_CACHE", str(tmp_path / "cache"))
+    colour = torch.nn.Linear(8, 3)
+
+    def gen(z: torch.Tensor) -> torch.Tensor:  # z [B, 8] -> flat-colour images [B, 3, 16, 16]
+        return torch.tanh(colour(z))[:, :, None, None].expand(-1, -1, 16, 16)
+
+    a = metrics.sample(gen, 8, 10, batch=3)
+    b = metrics.sample(gen, 8, 10, batch=64)
+    assert a.shape == (10, 16, 16, 3) and a.dtype == np.uint8 and np.array_equal(a, b)
+    with torch.no_grad():
+        first = ((gen(seeds_to_z([0], 8)).clamp(-1, 1) + 1) * 127.5).round()[0, :, 0, 0]
+    assert a[0, 0, 0].tolist() == first.to(torch.uint8).tolist()
+    result = metrics.evaluate(a, b[::-1].copy())
+    assert result["fid"] == pytest.approx(0, abs=1e-3) and result["n_fake"] == 10
+    with pytest.raises(metrics.MetricsError, match="at least 2"):
+        metrics.evaluate(a, a[:1])
+
+
+def test_train_eval_every_logs_fid(inception_ready, tmp_path, monkeypatch):
+    from shapes import make_shapes
+
+    from ganart.cli import main
+
+    monkeypatch.setenv("GANART_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("GANART_NO_PROGRESS", "1")
+    data = make_shapes(tmp_path / "s", n=12, size=16)
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--out", str(out), "--resolution", "16", "--z-dim", "32",
+                 "--w-dim", "32", "--channel-base", "256", "--channel-max", "32", "--batch", "4",
+                 "--grid", "4", "--max-steps", "4", "--eval-every", "0.008", "--eval-n", "6"]) == 0
+    evals = [r for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if r.get("event") == "eval"]
+    assert [r["kimg"] for r in evals] == [0.008, 0.016]
+    assert all(r["fid"] > 0 and r["n_fake"] == 6 and r["n_real"] == 12 for r in evals)
+
+
+def test_train_eval_settings_are_checked():
+    from ganart.train import TrainConfig
+
+    with pytest.raises(ValueError, match="eval_every"):
+        TrainConfig(eval_every=float("nan"))
+    with pytest.raises(ValueError, match="eval_n"):
+        TrainConfig(eval_n=1)

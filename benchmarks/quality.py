@@ -1,0 +1,135 @@
+"""Quality at equal wall-clock: the classic PyTorch DCGAN tutorial recipe against ganart's
+default training config, on the same data and machine, one after the other; prints both FIDs
+(same N, same latent seeds 0..N-1, psi = 1, same Inception features of the real set).
+
+    python benchmarks/quality.py [--data emoji] [--minutes 20] [--n 2000] [--threads 0]
+
+DCGAN here is the tutorial's recipe as published: nz=100, ngf=ndf=64, BatchNorm,
+ConvTranspose generator, Adam lr 2e-4 betas (0.5, 0.999), batch 64, BCE loss, N(0, 0.02) init.
+Its samples are drawn the way the tutorial draws them (generator in train mode, batches of 64).
+Each side gets `--minutes` of training-loop wall time, measured from its first step; data
+loading and evaluation are outside the clock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from ganart import metrics  # noqa: E402
+from ganart.data import ImageBatches, Preprocess, load_dataset  # noqa: E402
+from ganart.train import TrainConfig, Trainer  # noqa: E402
+
+NZ, NGF, NDF, DCGAN_BATCH = 100, 64, 64, 64
+
+
+def dcgan_generator(res: int) -> nn.Sequential:
+    """z [B, 100, 1, 1] -> [B, 3, res, res]: 4x4 from a 4x4 transposed conv, then x2 per layer."""
+    n_up = int(math.log2(res)) - 2
+    ch = [NGF * 2 ** (n_up - 1 - i) for i in range(n_up)]  # 64 px: 512, 256, 128, 64
+    layers: list[nn.Module] = [nn.ConvTranspose2d(NZ, ch[0], 4, 1, 0, bias=False), nn.BatchNorm2d(ch[0]), nn.ReLU(True)]
+    for a, b in zip(ch[:-1], ch[1:]):
+        layers += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU(True)]
+    layers += [nn.ConvTranspose2d(ch[-1], 3, 4, 2, 1, bias=False), nn.Tanh()]
+    return nn.Sequential(*layers)
+
+
+def dcgan_discriminator(res: int) -> nn.Sequential:
+    """[B, 3, res, res] -> logit [B] (the tutorial's Sigmoid is folded into the BCE-with-logits)."""
+    n_down = int(math.log2(res)) - 2
+    ch = [NDF * 2**i for i in range(n_down)]  # 64 px: 64, 128, 256, 512
+    layers: list[nn.Module] = [nn.Conv2d(3, ch[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
+    for a, b in zip(ch[:-1], ch[1:]):
+        layers += [nn.Conv2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.LeakyReLU(0.2, True)]
+    layers += [nn.Conv2d(ch[-1], 1, 4, 1, 0, bias=False), nn.Flatten(0)]
+    return nn.Sequential(*layers)
+
+
+def dcgan_init(m: nn.Module) -> None:
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(m.weight, 0.0, 0.02)
+    elif isinstance(m, nn.BatchNorm2d):
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)
+
+
+def train_dcgan(images: np.ndarray, minutes: float, n: int, seed: int = 0) -> tuple[np.ndarray, dict]:
+    res = images.shape[1]
+    gen = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        G, D = dcgan_generator(res), dcgan_discriminator(res)
+        G.apply(dcgan_init)
+        D.apply(dcgan_init)
+    opt_G = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_D = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    data = ImageBatches(images, torch.device("cpu"), seed=seed)
+    ones, zeros = torch.ones(DCGAN_BATCH), torch.zeros(DCGAN_BATCH)
+    steps, start = 0, time.time()
+    while time.time() - start < minutes * 60:
+        real = data.sample(DCGAN_BATCH)
+        fake = G(torch.randn(DCGAN_BATCH, NZ, 1, 1, generator=gen))
+        loss_D = F.binary_cross_entropy_with_logits(D(real), ones) + F.binary_cross_entropy_with_logits(
+            D(fake.detach()), zeros)
+        opt_D.zero_grad()
+        loss_D.backward()
+        opt_D.step()
+        loss_G = F.binary_cross_entropy_with_logits(D(fake), ones)
+        opt_G.zero_grad()
+        loss_G.backward()
+        opt_G.step()
+        steps += 1
+    seconds = time.time() - start
+    fake = metrics.sample(lambda z: G(z[:, :, None, None]), NZ, n)  # train-mode BN, as the tutorial samples
+    return fake, {"images_seen": steps * DCGAN_BATCH, "seconds": seconds}
+
+
+def train_ganart(data: str, minutes: float, n: int) -> tuple[np.ndarray, dict]:
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = TrainConfig(data=data, out=tmp, minutes=minutes, grid=0)
+        t = Trainer(cfg)
+        t.fit()
+        fake = metrics.sample(t.G_ema, cfg.z_dim, n, device=t.device)
+        return fake, {"images_seen": t.p.nimg, "seconds": t.p.train_seconds}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default="emoji", help="a folder of images, or 'emoji'")
+    ap.add_argument("--minutes", type=float, default=20.0, help="training wall time for each side")
+    ap.add_argument("--n", type=int, default=2000, help="generated samples per FID")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    res = TrainConfig.resolution
+    real = load_dataset(args.data, Preprocess(resolution=res))
+    metrics.reference_features(real)  # computed (or read from the cache) before either clock starts
+    print(f"{args.data}: {len(real)} images at {res} px; {args.minutes:g} min each; N={args.n}; "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
+    rows = []
+    for name, run in (("dcgan", lambda: train_dcgan(real, args.minutes, args.n)),
+                      ("ganart", lambda: train_ganart(args.data, args.minutes, args.n))):
+        fake, info = run()
+        result = metrics.evaluate(real, fake)
+        rows.append((name, info, result))
+        print(f"{name:7s} {info['images_seen']:>8,d} images in {info['seconds'] / 60:5.1f} min "
+              f"({info['images_seen'] / info['seconds']:5.1f} img/s): FID {result['fid']:7.2f}  "
+              f"KID {result['kid'] * 1e3:6.2f} ± {result['kid_std'] * 1e3:.2f} (x1e-3)", flush=True)
+    ratio = rows[1][2]["fid"] / rows[0][2]["fid"]
+    print(f"ganart FID / DCGAN FID = {ratio:.3f} (target <= 0.5: {'met' if ratio <= 0.5 else 'missed'})")
+
+
+if __name__ == "__main__":
+    main()
