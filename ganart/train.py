@@ -305,6 +305,10 @@ class Trainer:
         loss_G = F.softplus(-self.run_D(self.run_G(b))).mean()
         self.opt_G.zero_grad(set_to_none=True)
         loss_G.backward()
+        # Alternate: G moves first, then D learns against the updated G (StyleGAN2-ADA's order).
+        # A non-finite step is caught below and rolled back, G included.
+        all_reduce_grads(list(self.G.parameters()), self.world)
+        self.opt_G.step()
         self.D.requires_grad_(True)
         # discriminator: logistic loss, plus lazy R1 on reals
         with torch.no_grad():
@@ -327,9 +331,7 @@ class Trainer:
         finite = float(torch.isfinite(loss_G + loss_D).item())  # the step's one host sync
         if all_reduce_scalar(finite, self.world, self.device) < self.world:
             return self._rollback(loss_G, loss_D)
-        all_reduce_grads(list(self.G.parameters()), self.world)
         all_reduce_grads(list(self.D.parameters()), self.world)
-        self.opt_G.step()
         self.opt_D.step()
 
         self._update_ada(logits_real.detach())
