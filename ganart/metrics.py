@@ -142,3 +142,16 @@ def evaluate(real: np.ndarray, fake: np.ndarray) -> dict[str, float]:
     if len(fake) < 2:
         raise MetricsError(f"need at least 2 generated images, got {len(fake)}")
     return fid_kid(reference_features(real), features(fake), kid_subset=min(1000, len(fake)))
+
+
+def mask_iou(images: np.ndarray, threshold: int = 40) -> float:
+    """Mean pairwise IoU of the non-white masks of uint8 images [N, H, W, 3]: how alike the shapes
+    are whatever their colours (mode collapse into one shape in many colours scores high).
+    A pixel is foreground where some channel is more than ``threshold`` below 255."""
+    if len(images) < 2:
+        raise MetricsError("mask IoU needs at least 2 images")
+    m = (255 - images.astype(np.int16)).max(-1).reshape(len(images), -1) > threshold
+    inter = (m[:, None] & m[None]).sum(-1)
+    union = np.maximum((m[:, None] | m[None]).sum(-1), 1)
+    n = len(images)
+    return float(((inter / union).sum() - n) / (n * (n - 1)))

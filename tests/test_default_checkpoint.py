@@ -9,6 +9,7 @@ import pytest
 
 from ganart import Sampler
 from ganart.checkpoint import WEIGHTS_NAME, load_checkpoint
+from ganart.metrics import mask_iou
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = ROOT / "checkpoints" / "emoji64"
@@ -26,16 +27,6 @@ def test_default_checkpoint_loads_and_renders():
     assert a.std() > 5  # a real picture, not a flat field
 
 
-def mask_iou(images: np.ndarray) -> float:
-    """Mean pairwise IoU of the non-white masks of uint8 images [N, H, W, 3]: how alike the
-    shapes are, whatever their colours."""
-    m = (np.abs(images.astype(int) - 255).max(-1) > 40).reshape(len(images), -1)
-    inter = (m[:, None] & m[None]).sum(-1)
-    union = np.maximum((m[:, None] | m[None]).sum(-1), 1)
-    n = len(images)
-    return float(((inter / union).sum() - n) / (n * (n - 1)))
-
-
 @pytest.mark.xfail(strict=True, reason="known defect, issue #5: the shipped emoji64 is mode-collapsed "
                    "(one shape in many colours); remove this mark when a retrained default ships")
 def test_default_checkpoint_is_not_mode_collapsed():
@@ -43,7 +34,7 @@ def test_default_checkpoint_is_not_mode_collapsed():
     real emoji: 0.38). Shapes must vary, not just colours."""
     s = Sampler.load(DEFAULT, device="cpu")
     fake = np.stack([np.asarray(im) for im in s.generate_batch(range(64), psi=1.0)])
-    assert mask_iou(fake) < 0.6
+    assert mask_iou(fake) < 0.6  # python benchmarks/diversity.py prints it
 
 
 def test_default_checkpoint_card_reports_measured_quality():

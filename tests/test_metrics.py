@@ -126,3 +126,16 @@ def test_train_eval_settings_are_checked():
         TrainConfig(eval_every=float("nan"))
     with pytest.raises(ValueError, match="eval_n"):
         TrainConfig(eval_n=1)
+
+
+def test_mask_iou_measures_shape_sameness_not_colour():
+    img = np.full((4, 8, 8, 3), 255, np.uint8)
+    img[:, 2:6, 2:6] = [[200, 30, 30]], [[30, 200, 30]], [[30, 30, 200]], [[90, 90, 0]]
+    assert metrics.mask_iou(img) == pytest.approx(1.0)  # one square in four colours
+    apart = np.full((2, 8, 8, 3), 255, np.uint8)
+    apart[0, :4], apart[1, 4:] = 0, 0
+    assert metrics.mask_iou(apart) == 0.0
+    apart[1, 2:4] = 0  # overlap of 2 rows out of 8 covered
+    assert metrics.mask_iou(apart) == pytest.approx(2 / 8)
+    with pytest.raises(metrics.MetricsError):
+        metrics.mask_iou(img[:1])
