@@ -137,7 +137,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         seeds = list(range(i, min(i + 64, args.n)))
         fake_imgs += [np.asarray(im.convert("RGB")) for im in sampler.generate_batch(seeds, psi=args.psi)]
     fake = np.stack(fake_imgs)
-    result = metrics.evaluate(real, fake)
+    real_f, fake_f = metrics.reference_features(real), metrics.features(fake)
+    result = metrics.fid_kid(real_f, fake_f)
     result.update(psi=args.psi, dataset=args.data)
     print(f"FID {result['fid']:.2f}  KID {result['kid'] * 1e3:.2f} ± {result['kid_std'] * 1e3:.2f} (x1e-3)  "
           f"N={args.n} fake vs {len(real)} real, psi={args.psi}")
@@ -149,7 +150,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.nearest:
         from PIL import Image
 
-        idx = metrics.nearest(metrics.features(fake[:16]), metrics.reference_features(real), args.nearest)
+        idx = metrics.nearest(fake_f[:16], real_f, args.nearest)
         tiles = []
         for i, row in enumerate(idx):  # each row: a sample, then its nearest training images
             tiles.append(Image.fromarray(fake[i]))

@@ -123,8 +123,6 @@ def nearest(fake: np.ndarray, real: np.ndarray, k: int) -> np.ndarray:
     return np.argsort(d, axis=1)[:, :k]
 
 
-
-
 @torch.inference_mode()
 def sample(generate: Callable[[torch.Tensor], torch.Tensor], z_dim: int, n: int, batch: int = 64,
            device: torch.device | str = "cpu") -> np.ndarray:
@@ -141,7 +139,7 @@ def evaluate(real: np.ndarray, fake: np.ndarray) -> dict[str, float]:
     """FID and KID of generated uint8 images against a dataset's (cached) features."""
     if len(fake) < 2:
         raise MetricsError(f"need at least 2 generated images, got {len(fake)}")
-    return fid_kid(reference_features(real), features(fake), kid_subset=min(1000, len(fake)))
+    return fid_kid(reference_features(real), features(fake))
 
 
 def mask_iou(images: np.ndarray, threshold: int = 40) -> float:
