@@ -58,6 +58,7 @@ class TrainConfig:
     channel_base: int = GeneratorConfig.channel_base
     channel_max: int = GeneratorConfig.channel_max
     use_noise: bool = GeneratorConfig.use_noise
+    mbstd_group: int = GeneratorConfig.mbstd_group  # D's minibatch-std group: larger sees more of the batch's diversity
     # length
     batch: int = 32  # global batch, split across ranks
     kimg: float = 0.0  # stop after this many thousand real images shown (0: no limit)
@@ -134,7 +135,7 @@ class TrainConfig:
         return GeneratorConfig(
             resolution=self.resolution, z_dim=self.z_dim, w_dim=self.w_dim,
             mapping_layers=self.mapping_layers, channel_base=self.channel_base,
-            channel_max=self.channel_max, use_noise=self.use_noise,
+            channel_max=self.channel_max, use_noise=self.use_noise, mbstd_group=self.mbstd_group,
         )
 
 

@@ -81,6 +81,15 @@ def test_dry_run_prints_config_and_param_counts(tmp_path, shapes, capsys):
     assert not (tmp_path / "x").exists()
 
 
+def test_mbstd_group_flag_reaches_the_discriminator_and_the_checkpoint(tmp_path, shapes):
+    assert main(["train", "--data", str(shapes), "--out", str(tmp_path / "run"), *TINY_FLAGS,
+                 "--mbstd-group", "2", "--max-steps", "1"]) == 0
+    assert load_checkpoint(tmp_path / "run").config.mbstd_group == 2
+    assert trainer(tmp_path, shapes, mbstd_group=2).D.mbstd_group == 2
+    with pytest.raises(ValueError, match="mbstd_group"):
+        TrainConfig(mbstd_group=0)
+
+
 def test_exact_resume(tmp_path, shapes):
     straight = trainer(tmp_path, shapes, "straight", max_steps=6)
     straight.fit()
