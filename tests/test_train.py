@@ -91,11 +91,12 @@ def test_mbstd_group_flag_reaches_the_discriminator_and_the_checkpoint(tmp_path,
 
 
 def test_exact_resume(tmp_path, shapes):
-    straight = trainer(tmp_path, shapes, "straight", max_steps=6)
+    # noise inputs on (off by default): their random stream must resume exactly too
+    straight = trainer(tmp_path, shapes, "straight", max_steps=6, use_noise=True)
     straight.fit()
-    first = trainer(tmp_path, shapes, "split", max_steps=3)
+    first = trainer(tmp_path, shapes, "split", max_steps=3, use_noise=True)
     first.fit()
-    second = trainer(tmp_path, shapes, "split", max_steps=6, resume="auto")
+    second = trainer(tmp_path, shapes, "split", max_steps=6, resume="auto", use_noise=True)
     second.fit()
     assert second.p.step == 6 and second.p.nimg == straight.p.nimg
     assert second.p.aug_p == straight.p.aug_p
