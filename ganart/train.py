@@ -208,6 +208,14 @@ def _optim_load(prefix: str, opt: torch.optim.Optimizer, tensors: dict[str, torc
     opt.load_state_dict({"state": state, "param_groups": groups})
 
 
+def _remove_snapshot(folder: Path) -> None:
+    """Rename out of the step* namespace first (atomic), then delete: a kill mid-delete
+    leaves a .del-* folder, never a half-deleted snapshot that looks complete."""
+    doomed = folder.with_name(f".del-{folder.name}-{os.getpid()}")
+    os.replace(folder, doomed)
+    shutil.rmtree(doomed, ignore_errors=True)
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig) -> None:
         self.cfg = cfg
@@ -463,7 +471,7 @@ class Trainer:
         if self.cfg.grid:
             self.sample_grid().save(tmp / "grid.png")
         if final.exists():
-            shutil.rmtree(final)
+            _remove_snapshot(final)
         os.replace(tmp, final)
         # the run folder itself is an inference checkpoint the app can open
         save_checkpoint(self.G_ema, self.out, meta)
@@ -471,7 +479,9 @@ class Trainer:
             shutil.copyfile(final / "grid.png", self.out / ".grid.png.tmp")
             os.replace(self.out / ".grid.png.tmp", self.out / "grid.png")
         for old in sorted(p for p in snaps.iterdir() if p.name.startswith("step"))[: -self.cfg.keep]:
-            shutil.rmtree(old, ignore_errors=True)
+            _remove_snapshot(old)
+        for leftover in snaps.glob(".del-*"):  # from a process killed while deleting
+            shutil.rmtree(leftover, ignore_errors=True)
         return final
 
     def meta(self) -> CheckpointMeta:
