@@ -30,13 +30,14 @@ def main() -> None:
     for source in args.checkpoints:
         s = Sampler.load(source, device="cpu")
         resolutions.append(s.resolution)
-        fake = np.stack([np.asarray(im) for im in s.generate_batch(range(args.n), psi=1.0)])
+        fake = s.seed_images(args.n, psi=1.0)
         print(f"{source} ({s.resolution} px): {s.checkpoint.meta.images_seen:,} images seen, "
               f"mask IoU {mask_iou(fake):.3f}")
     for res in sorted(set(resolutions)):
         real = load_dataset(args.data, Preprocess(resolution=res))
         pick = np.random.default_rng(0).choice(len(real), min(args.n, len(real)), replace=False)
         print(f"{args.data} ({res} px, {len(pick)} random images): mask IoU {mask_iou(real[pick]):.3f}")
+
 
 if __name__ == "__main__":
     main()

@@ -121,8 +121,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     """FID/KID of a checkpoint against a dataset; results go into its config.json."""
     import json
 
-    import numpy as np
-
     from . import metrics
     from .checkpoint import CONFIG_NAME
     from .data import Preprocess, load_dataset
@@ -132,11 +130,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise ValueError(f"--n must be in [2, 50000], got {args.n}")
     sampler = Sampler.load(args.checkpoint, device=args.device)
     real = load_dataset(args.data, Preprocess(resolution=sampler.resolution))
-    fake_imgs = []
-    for i in range(0, args.n, 64):
-        seeds = list(range(i, min(i + 64, args.n)))
-        fake_imgs += [np.asarray(im.convert("RGB")) for im in sampler.generate_batch(seeds, psi=args.psi)]
-    fake = np.stack(fake_imgs)
+    fake = sampler.seed_images(args.n, psi=args.psi)
     real_f, fake_f = metrics.reference_features(real), metrics.features(fake)
     result = metrics.fid_kid(real_f, fake_f)
     result.update(psi=args.psi, dataset=args.data)

@@ -282,6 +282,12 @@ class Sampler:
             raise ValueError(f"a batch holds 1 to {MAX_BATCH} seeds, got {len(seeds)}")
         return self.render_many([self.recipe(s, psi, edits, layers, method) for s in seeds])
 
+    def seed_images(self, n: int, psi: float = 1.0) -> np.ndarray:
+        """uint8 RGB [n, H, W, 3] for seeds 0..n-1, in batches of MAX_BATCH: the sample set
+        that evaluation and the diversity figure score."""
+        return np.stack([np.asarray(im.convert("RGB")) for i in range(0, n, MAX_BATCH)
+                         for im in self.generate_batch(range(i, min(i + MAX_BATCH, n)), psi=psi)])
+
     def grid(self, seeds: Sequence[int], cols: int | None = None, **kwargs) -> Image.Image:
         return make_grid(self.generate_batch(seeds, **kwargs), cols)
 

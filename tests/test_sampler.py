@@ -247,3 +247,11 @@ def test_render_batcher_merges_threads_and_isolates_errors(sampler):
     assert max(batcher.batches) > 1  # concurrent calls really shared forward passes
     with pytest.raises(ValueError, match="max_batch"):
         RenderBatcher(sampler, max_batch=0)
+
+
+def test_seed_images_spans_batches_and_matches_single_renders(sampler):
+    """More seeds than one batch holds (benchmarks/diversity.py --n 300 used to raise)."""
+    imgs = sampler.seed_images(MAX_BATCH + 2, psi=1.0)
+    assert imgs.shape[0] == MAX_BATCH + 2 and imgs.dtype == np.uint8 and imgs.shape[-1] == 3
+    last = np.asarray(sampler.generate(MAX_BATCH + 1, psi=1.0).convert("RGB"))
+    assert np.array_equal(imgs[-1], last)
