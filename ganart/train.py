@@ -164,6 +164,20 @@ def dist_info() -> tuple[int, int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
 
 
+def training_device(name: str, local_rank: int, cuda_available: bool) -> torch.device:
+    """``auto`` -> this rank's GPU or the CPU; a bare ``cuda`` gets this rank's index, since
+    ``torch.cuda.set_device`` refuses a device without one (seen on an H200)."""
+    if name == "auto":
+        name = "cuda" if cuda_available else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError as e:
+        raise ValueError(f"unknown device {name!r}: {e}") from None
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", local_rank)
+    return device
+
+
 def all_reduce_grads(params: list[torch.nn.Parameter], world: int) -> None:
     """Average gradients across ranks in one flat all-reduce."""
     if world == 1:
@@ -220,16 +234,12 @@ class Trainer:
     def __init__(self, cfg: TrainConfig) -> None:
         self.cfg = cfg
         self.rank, self.world, local_rank = dist_info()
+        self.device = training_device(cfg.device, local_rank, torch.cuda.is_available())
         if self.world > 1 and not torch.distributed.is_initialized():
-            backend = "nccl" if torch.cuda.is_available() and cfg.device in ("auto", "cuda") else "gloo"
-            torch.distributed.init_process_group(backend)
+            torch.distributed.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         if cfg.batch % self.world:
             raise ValueError(f"batch {cfg.batch} must be divisible by the {self.world} ranks")
         self.local_batch = cfg.batch // self.world
-        if cfg.device == "auto":
-            self.device = torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
-        else:
-            self.device = torch.device(cfg.device)
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
             torch.backends.cuda.matmul.allow_tf32 = True
@@ -446,8 +456,16 @@ class Trainer:
         groups = json.loads(meta["groups"])
         _optim_load("opt_G", self.opt_G, tensors, groups["opt_G"])
         _optim_load("opt_D", self.opt_D, tensors, groups["opt_D"])
-        for name in ("gen_z", "gen_aug", "gen_noise"):
+        for name in ("gen_z", "gen_aug"):
             getattr(self, name).set_state(tensors[f"rng/{name}"])
+        try:
+            self.gen_noise.set_state(tensors["rng/gen_noise"])
+        except RuntimeError:
+            # The noise generator lives on the training device, and a CPU generator's state
+            # (5 KB) does not fit a CUDA one (16 B): a snapshot moved between devices
+            # resumes with that one stream reseeded; every other stream stays exact.
+            print(f"ganart train: {folder} was saved on another device type; the noise RNG "
+                  f"restarts from its seed ({self.device.type})", file=sys.stderr)
         if self.data is not None and "rng/data" in tensors:
             self.data.generator.set_state(tensors["rng/data"])
         self.p = Progress(**json.loads(meta["progress"]))

@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors import safe_open
+from safetensors.torch import save_file
 from shapes import make_shapes
 
 from ganart.checkpoint import load_checkpoint
 from ganart.cli import main
-from ganart.train import STATE_NAME, TrainConfig, Trainer
+from ganart.train import STATE_NAME, TrainConfig, Trainer, training_device
 
 TINY = dict(resolution=16, z_dim=32, w_dim=32, mapping_layers=2, channel_base=256, channel_max=32,
             batch=4, grid=4, r1_interval=2, ada_interval=2, aug_p=0.5, ada_kimg=1.0, log_every=1)
@@ -104,6 +105,36 @@ def test_exact_resume(tmp_path, shapes):
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
+
+
+def test_resume_a_snapshot_from_another_device_type(tmp_path, shapes, capsys):
+    # A CPU snapshot resumed on CUDA: the device-side noise generator's saved state has the
+    # other device's size (CPU 5,056 bytes, CUDA 16). That raised "RNG state is wrong size" on
+    # an H200; now the one stream is reseeded, with a warning, and training goes on.
+    trainer(tmp_path, shapes, "run", max_steps=2).fit()
+    snap = next((tmp_path / "run" / "snapshots").iterdir())
+    with safe_open(snap / STATE_NAME, framework="pt") as f:
+        meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    assert tensors["rng/gen_noise"].numel() > 16
+    tensors["rng/gen_noise"] = torch.zeros(16, dtype=torch.uint8)  # a CUDA Philox state's size
+    save_file(tensors, str(snap / STATE_NAME), metadata=meta)
+    second = trainer(tmp_path, shapes, "run", max_steps=4, resume=str(snap))
+    second.fit()
+    assert second.p.step == 4
+    assert "saved on another device type" in capsys.readouterr().err
+
+
+def test_training_device_gives_cuda_an_index():
+    # Trainer(device="cuda") called torch.cuda.set_device(torch.device("cuda")), which raises
+    # "Expected a torch.device with a specified index" (seen on an H200; no GPU in CI).
+    assert training_device("cuda", 0, True) == torch.device("cuda", 0)
+    assert training_device("cuda", 3, True) == torch.device("cuda", 3)  # torchrun's LOCAL_RANK
+    assert training_device("cuda:1", 0, True) == torch.device("cuda", 1)
+    assert training_device("auto", 2, True) == torch.device("cuda", 2)
+    assert training_device("auto", 0, False) == torch.device("cpu")
+    assert training_device("cpu", 5, True) == torch.device("cpu")
+    with pytest.raises(ValueError, match="unknown device 'gpu0'"):
+        training_device("gpu0", 0, False)
 
 
 def test_bad_configs_and_data(tmp_path, shapes):
