@@ -38,7 +38,7 @@ from .config import GeneratorConfig
 from .data import EMOJI_LICENSE, ImageBatches, Preprocess, load_dataset
 from .latent import seeds_to_z
 from .models import Discriminator, Generator
-from .sampler import make_grid, to_images
+from .sampler import make_grid, resolve_device, to_images
 
 STATE_NAME = "state.safetensors"
 SNAPSHOTS = "snapshots"
@@ -167,12 +167,9 @@ def dist_info() -> tuple[int, int, int]:
 def training_device(name: str, local_rank: int, cuda_available: bool) -> torch.device:
     """``auto`` -> this rank's GPU or the CPU; a bare ``cuda`` gets this rank's index, since
     ``torch.cuda.set_device`` refuses a device without one (seen on an H200)."""
-    if name == "auto":
+    if name == "auto":  # not resolve_device's auto: training does not try MPS
         name = "cuda" if cuda_available else "cpu"
-    try:
-        device = torch.device(name)
-    except RuntimeError as e:
-        raise ValueError(f"unknown device {name!r}: {e}") from None
+    device = resolve_device(name)  # ValueError naming a bad device string
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", local_rank)
     return device
@@ -458,9 +455,10 @@ class Trainer:
         _optim_load("opt_D", self.opt_D, tensors, groups["opt_D"])
         for name in ("gen_z", "gen_aug"):
             getattr(self, name).set_state(tensors[f"rng/{name}"])
-        try:
-            self.gen_noise.set_state(tensors["rng/gen_noise"])
-        except RuntimeError:
+        noise_state = tensors["rng/gen_noise"]
+        if noise_state.numel() == self.gen_noise.get_state().numel():
+            self.gen_noise.set_state(noise_state)
+        else:
             # The noise generator lives on the training device, and a CPU generator's state
             # (5 KB) does not fit a CUDA one (16 B): a snapshot moved between devices
             # resumes with that one stream reseeded; every other stream stays exact.
