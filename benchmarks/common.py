@@ -31,24 +31,30 @@ class _FlopCounter(TorchDispatchMode):
     def __init__(self) -> None:
         super().__init__()
         self.total = 0
+        self.ops = 0  # every dispatched op: on a GPU each is (at least) one kernel launch
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
+        self.ops += 1
         formula = flop_registry.get(func._overloadpacket)
         if formula is not None:
             self.total += formula(*args, **kwargs, out_val=out)
         return out
 
 
-def count_flops(fn) -> int:
-    """FLOPs of one call of ``fn`` (convolutions and matrix products).
+def count_work(fn) -> tuple[int, int]:
+    """(FLOPs, dispatched ops) of one call of ``fn``; FLOPs of convolutions and matrix products.
 
     Not under inference_mode: there composite ops (conv2d, linear) reach the counter whole,
     unmatched by the per-op formulas."""
     with torch.inference_mode(False), _FlopCounter() as counter:
         fn()
-    return counter.total
+    return counter.total, counter.ops
+
+
+def count_flops(fn) -> int:
+    return count_work(fn)[0]
 
 
 def percentiles(samples: list[float], *ps: float) -> list[float]:

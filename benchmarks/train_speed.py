@@ -1,5 +1,6 @@
-"""Training speed on this machine: images/s of the default config and the step's achieved
-GFLOP/s as a fraction of a same-run fp32 matmul.
+"""Training speed on this machine: images/s of the default config, the step's achieved
+GFLOP/s as a fraction of a same-run fp32 matmul, and its dispatched ops (the count that bounds
+a small model's step on a GPU, where each op is a kernel launch).
 
     python benchmarks/train_speed.py [--resolution 64] [--batch 32] [--steps 6]
         [--shapes 2048x256,1024x256]   # channel_base x channel_max candidates, one line each
@@ -19,7 +20,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import count_flops, matmul_gflops  # noqa: E402
+from common import count_work, matmul_gflops  # noqa: E402
 
 from ganart.data import ImageBatches  # noqa: E402
 from ganart.train import TrainConfig, Trainer  # noqa: E402
@@ -50,10 +51,11 @@ def measure(args: argparse.Namespace, base: int, cmax: int, peak: float) -> None
         t.data = ImageBatches(images, t.device, seed=0)
         t.train_step()  # warm-up (and the lazy-R1 step 0)
         # FLOPs of a plain step and of an R1 step, weighted as they occur (1 in r1_interval)
-        plain = count_flops(t.train_step)
+        plain, plain_ops = count_work(t.train_step)
         t.p.step = 0
-        r1 = count_flops(t.train_step)
+        r1, r1_ops = count_work(t.train_step)
         flops = (plain * (cfg.r1_interval - 1) + r1) / cfg.r1_interval
+        ops = (plain_ops * (cfg.r1_interval - 1) + r1_ops) / cfg.r1_interval  # what bounds a GPU step
         t.p.step = 1
         start = time.perf_counter()
         for _ in range(args.steps):
@@ -61,7 +63,7 @@ def measure(args: argparse.Namespace, base: int, cmax: int, peak: float) -> None
         dt = (time.perf_counter() - start) / args.steps
     params = cfg.model_config().generator_params()
     print(f"{args.resolution}px {base}x{cmax} (G {params / 1e6:.2f} M params), batch {args.batch}: {args.batch / dt:.2f} img/s, {dt * 1e3:.0f} ms/step, "
-          f"{flops / 1e9:.1f} GFLOP/step, {flops / dt / 1e9:.1f} GFLOP/s = {100 * flops / dt / 1e9 / peak:.0f}% of matmul")
+          f"{flops / 1e9:.1f} GFLOP/step, {ops:,.0f} ops/step, {flops / dt / 1e9:.1f} GFLOP/s = {100 * flops / dt / 1e9 / peak:.0f}% of matmul")
 
 
 if __name__ == "__main__":
