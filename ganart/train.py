@@ -255,9 +255,9 @@ class Trainer:
             self.G.load_state_dict(load_checkpoint(cfg.init_from).generator.state_dict())
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self._broadcast_params()
-        mb = cfg.r1_interval / (cfg.r1_interval + 1)  # lazy regularisation correction
-        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=(0.0, 0.99), eps=1e-8)
-        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d * mb, betas=(0.0, 0.99**mb), eps=1e-8)
+        hp = self._optim_hparams()
+        self.opt_G = torch.optim.Adam(self.G.parameters(), **hp["opt_G"], eps=1e-8)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), **hp["opt_D"], eps=1e-8)
         # every random stream is an explicit generator, saved in snapshots for exact resume
         s = cfg.seed * 1000 + self.rank
         self.gen_z = torch.Generator(device="cpu").manual_seed(s + 1)
@@ -271,6 +271,12 @@ class Trainer:
         self._good: dict[str, Any] | None = None
 
     # --- setup --------------------------------------------------------------------------
+    def _optim_hparams(self) -> dict[str, dict[str, Any]]:
+        """Adam's lr and betas per optimiser, from the config (D's corrected for lazy R1)."""
+        mb = self.cfg.r1_interval / (self.cfg.r1_interval + 1)
+        return {"opt_G": {"lr": self.cfg.lr_g, "betas": (0.0, 0.99)},
+                "opt_D": {"lr": self.cfg.lr_d * mb, "betas": (0.0, 0.99**mb)}}
+
     def _broadcast_params(self) -> None:
         if self.world > 1:
             for m in (self.G, self.D, self.G_ema):
@@ -451,8 +457,14 @@ class Trainer:
             sd = {k[len(name) + 1 :]: v for k, v in tensors.items() if k.startswith(name + "/")}
             m.load_state_dict(sd)
         groups = json.loads(meta["groups"])
-        _optim_load("opt_G", self.opt_G, tensors, groups["opt_G"])
-        _optim_load("opt_D", self.opt_D, tensors, groups["opt_D"])
+        for name, hp in self._optim_hparams().items():
+            # The snapshot's param groups carry its learning rates; this run's flags win, so
+            # `--resume auto --lr-g X` really trains at X (it was silently ignored before).
+            _optim_load(name, getattr(self, name), tensors, [g | hp for g in groups[name]])
+            saved_lr = groups[name][0]["lr"]
+            if saved_lr != hp["lr"] and self.rank == 0:
+                print(f"ganart train: {name} lr {saved_lr:g} in {folder.name} -> {hp['lr']:g} (this run's flags)",
+                      file=sys.stderr)
         for name in ("gen_z", "gen_aug"):
             getattr(self, name).set_state(tensors[f"rng/{name}"])
         noise_state = tensors["rng/gen_noise"]

@@ -254,3 +254,19 @@ def test_torchrun_two_processes_stay_in_sync(tmp_path, shapes):
     assert len(sums) == 2 and sums[0] == sums[1]  # identical weights on both ranks
     assert [p.name for p in (out / "snapshots").iterdir()] == ["step00000003"]  # one writer: rank 0
     assert load_checkpoint(out).meta.training["world_size"] == 2
+
+
+def test_resume_trains_at_this_runs_learning_rates(tmp_path, shapes, capsys):
+    # The snapshot's optimiser param groups carried their lr, and loading them silently
+    # overrode `--resume auto --lr-g X`: a lower-lr continuation trained at the old rate.
+    trainer(tmp_path, shapes, "run", max_steps=2).fit()
+    second = trainer(tmp_path, shapes, "run", max_steps=3, resume="auto", lr_g=0.0005, lr_d=0.001)
+    second.fit()
+    mb = TINY["r1_interval"] / (TINY["r1_interval"] + 1)
+    assert [g["lr"] for g in second.opt_G.param_groups] == [0.0005]
+    assert [g["lr"] for g in second.opt_D.param_groups] == [pytest.approx(0.001 * mb)]
+    assert second.opt_D.param_groups[0]["betas"] == (0.0, pytest.approx(0.99**mb))
+    err = capsys.readouterr().err
+    assert "opt_G lr 0.001 in step00000002 -> 0.0005" in err and "opt_D lr" in err
+    # the optimiser's moments still came from the snapshot
+    assert all(len(s) for s in second.opt_G.state.values()) and second.opt_G.state
