@@ -448,11 +448,27 @@ class Trainer:
         return tensors, meta
 
     def load_state(self, folder: Path) -> None:
+        """Restore a snapshot; anything wrong with it (truncated file, missing entries, another
+        model shape) is a ValueError naming the snapshot, never a half-restored trainer run on."""
+        try:
+            self._load_state(folder)
+        except Exception as e:
+            detail = " ".join(str(e).split())[:400] or type(e).__name__
+            raise ValueError(f"{folder}: cannot resume from this snapshot: {detail}") from e
+
+    def _load_state(self, folder: Path) -> None:
         with safe_open(folder / STATE_NAME, framework="pt", device="cpu") as f:
             meta = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()}
         if int(meta.get("world", 1)) != self.world:
-            raise ValueError(f"{folder}: saved with {meta.get('world')} ranks, resuming with {self.world}")
+            raise ValueError(f"saved with {meta.get('world')} ranks, resuming with {self.world}")
+        saved = json.loads(meta["config"])
+        # shape flags must match the weights; mbstd_group changes no parameter, so it may differ
+        shape = {k: v for k, v in asdict(self.cfg).items() if k in GeneratorConfig.__dataclass_fields__}
+        diff = [f"{k}={saved[k]!r} (this run: {v!r})" for k, v in shape.items()
+                if k != "mbstd_group" and k in saved and saved[k] != v]
+        if diff:
+            raise ValueError(f"saved with another model shape: {', '.join(diff)}; resume with the snapshot's shape flags")
         for name, m in (("G", self.G), ("D", self.D), ("G_ema", self.G_ema)):
             sd = {k[len(name) + 1 :]: v for k, v in tensors.items() if k.startswith(name + "/")}
             m.load_state_dict(sd)

@@ -270,3 +270,39 @@ def test_resume_trains_at_this_runs_learning_rates(tmp_path, shapes, capsys):
     assert "opt_G lr 0.001 in step00000002 -> 0.0005" in err and "opt_D lr" in err
     # the optimiser's moments still came from the snapshot
     assert all(len(s) for s in second.opt_G.state.values()) and second.opt_G.state
+
+
+def test_resume_with_another_model_shape_names_the_flag(tmp_path, shapes, capsys):
+    # It died in load_state_dict with a 25-line size-mismatch traceback.
+    out = str(tmp_path / "run")
+    assert main(["train", "--data", str(shapes), "--out", out, *TINY_FLAGS, "--max-steps", "2"]) == 0
+    capsys.readouterr()
+    assert main(["train", "--data", str(shapes), "--out", out, *TINY_FLAGS, "--channel-base=512",
+                 "--max-steps", "4", "--resume", "auto"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot resume" in err and "channel_base=256 (this run: 512)" in err and "Traceback" not in err
+    # mbstd_group changes no weight: resuming with another group size is allowed
+    assert main(["train", "--data", str(shapes), "--out", out, *TINY_FLAGS, "--mbstd-group=2",
+                 "--max-steps", "3", "--resume", "auto"]) == 0
+
+
+@pytest.mark.parametrize("damage", ["truncate", "no_config", "bad_tensor"])
+def test_resume_from_a_damaged_snapshot_is_a_clear_error(tmp_path, shapes, capsys, damage):
+    trainer(tmp_path, shapes, "run", max_steps=2).fit()
+    snap = next((tmp_path / "run" / "snapshots").iterdir())
+    state = snap / STATE_NAME
+    if damage == "truncate":
+        state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])
+    else:
+        with safe_open(state, framework="pt") as f:
+            meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+        if damage == "no_config":
+            del meta["config"]
+        else:
+            tensors["G/synthesis_net.blocks.0.const"] = torch.zeros(1, 2, 3)
+        save_file(tensors, str(state), metadata=meta)
+    capsys.readouterr()
+    assert main(["train", "--data", str(shapes), "--out", str(tmp_path / "run"), *TINY_FLAGS,
+                 "--max-steps", "4", "--resume", str(snap)]) == 2
+    err = capsys.readouterr().err
+    assert f"{snap}: cannot resume from this snapshot" in err and "Traceback" not in err
