@@ -83,6 +83,9 @@ class TrainConfig:
     augment: str = "color,translation,cutout"  # DiffAugment policies, "" for none
     aug_p: float = 0.0  # initial augmentation probability
     ada_target: float = 0.6  # target for r_t = E[sign(D(real))]; 0 keeps aug_p fixed
+    # ADA never raises p above this. At p = 1 every real is augmented, so D never sees a clean
+    # image and the transforms can "leak" into G's output (Karras et al. 2020, ADA, sec. 2.2).
+    ada_max_p: float = 1.0
     ada_kimg: float = 100.0  # images (k) for p to move 0 -> 1
     ada_interval: int = 4
     # checkpoints
@@ -118,8 +121,11 @@ class TrainConfig:
         for name in ("lr_g", "lr_d"):
             if not 0 < getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be in (0, 1], got {getattr(self, name)}")
-        if not 0 <= self.aug_p <= 1 or not 0 <= self.style_mixing <= 1 or not 0 <= self.ada_target <= 1:
-            raise ValueError("aug_p, style_mixing and ada_target must be in [0, 1]")
+        for name in ("aug_p", "style_mixing", "ada_target", "ada_max_p"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.aug_p > self.ada_max_p:
+            raise ValueError(f"aug_p ({self.aug_p}) must not exceed ada_max_p ({self.ada_max_p})")
         bad = [p for p in self.policy if p not in POLICIES]
         if bad:
             raise ValueError(f"augment: unknown policy {bad[0]!r} (choose from {', '.join(POLICIES)})")
@@ -378,7 +384,7 @@ class Trainer:
             count = all_reduce_scalar(self.p.ada_count, self.world, self.device)
             rt = total / max(count, 1)
             adjust = math.copysign(1, rt - cfg.ada_target) * cfg.batch * cfg.ada_interval / (cfg.ada_kimg * 1000)
-            self.p.aug_p = min(max(self.p.aug_p + adjust, 0.0), 1.0)
+            self.p.aug_p = min(max(self.p.aug_p + adjust, 0.0), cfg.ada_max_p)
             self.p.extra["rt"] = rt
             self.p.ada_sum, self.p.ada_count = 0.0, 0
 
@@ -495,6 +501,10 @@ class Trainer:
         if self.data is not None and "rng/data" in tensors:
             self.data.generator.set_state(tensors["rng/data"])
         self.p = Progress(**json.loads(meta["progress"]))
+        if self.p.aug_p > self.cfg.ada_max_p:  # a lower cap given on resume applies at once
+            print(f"ganart train: ADA p {self.p.aug_p:g} in {folder.name} capped to {self.cfg.ada_max_p:g} (--ada-max-p)",
+                  file=sys.stderr)
+            self.p.aug_p = self.cfg.ada_max_p
 
     def snapshot(self) -> Path | None:
         """Write snapshots/stepNNNNNNNN/ atomically (temp folder + rename), then the

@@ -306,3 +306,22 @@ def test_resume_from_a_damaged_snapshot_is_a_clear_error(tmp_path, shapes, capsy
                  "--max-steps", "4", "--resume", str(snap)]) == 2
     err = capsys.readouterr().err
     assert f"{snap}: cannot resume from this snapshot" in err and "Traceback" not in err
+
+
+def test_ada_max_p_caps_the_probability_and_applies_on_resume(tmp_path, shapes, capsys):
+    t = trainer(tmp_path, shapes, "cap", aug_p=0.0, ada_max_p=0.02)
+    for step in range(20):  # every real scored "real": r_t = 1 > target, so p climbs to the cap
+        t.p.step = step
+        t._update_ada(torch.ones(4, 1))
+    assert t.p.aug_p == 0.02
+    # a run saved at p = 0.5, resumed with a lower cap, augments at the cap from its first step
+    trainer(tmp_path, shapes, "run", max_steps=2, ada_target=0.0).fit()
+    resumed = trainer(tmp_path, shapes, "run", max_steps=2, resume="auto", aug_p=0.0, ada_max_p=0.25)
+    resumed.load_data()
+    resumed.load_state(resumed.find_resume())
+    assert resumed.p.aug_p == 0.25
+    assert "ADA p 0.5 in step00000002 capped to 0.25" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="ada_max_p"):
+        TrainConfig(ada_max_p=1.5)
+    with pytest.raises(ValueError, match=r"aug_p \(0.5\) must not exceed ada_max_p"):
+        TrainConfig(aug_p=0.5, ada_max_p=0.4)
