@@ -454,8 +454,8 @@ class Trainer:
         return tensors, meta
 
     def load_state(self, folder: Path) -> None:
-        """Restore a snapshot; anything wrong with it (truncated file, missing entries, another
-        model shape) is a ValueError naming the snapshot, never a half-restored trainer run on."""
+        """Restore a snapshot. Anything wrong with it (truncated file, missing entries, another
+        model shape) is one ValueError naming the snapshot; the trainer is then not to be used."""
         try:
             self._load_state(folder)
         except Exception as e:
