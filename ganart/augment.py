@@ -3,6 +3,11 @@
 Each augmentation is applied to each image independently with probability ``p``; all
 randomness comes from an explicit ``torch.Generator`` so training resumes exactly.
 x: [B, C, H, W] in [-1, 1].
+
+``geom`` adds ADA's general geometric transforms (isotropic and anisotropic scaling, arbitrary
+rotation; Karras et al. 2020), which that paper found to do most of the work on small datasets.
+Rotation by any angle "leaks" into the generator if every real is rotated, so keep
+``--ada-max-p`` below 1 with it (ADA: safe up to p ~ 0.8).
 """
 
 from __future__ import annotations
@@ -10,11 +15,15 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-POLICIES = ("color", "translation", "cutout")
+POLICIES = ("color", "translation", "cutout", "geom")
 
 
 def _rand(n: int, g: torch.Generator, device: torch.device) -> torch.Tensor:
     return torch.rand(n, generator=g, device=g.device).to(device)
+
+
+def _randn(n: int, g: torch.Generator, device: torch.device) -> torch.Tensor:
+    return torch.randn(n, generator=g, device=g.device).to(device)
 
 
 def _gate(x: torch.Tensor, y: torch.Tensor, p: float, g: torch.Generator) -> torch.Tensor:
@@ -59,9 +68,29 @@ def cutout(x: torch.Tensor, p: float, g: torch.Generator, ratio: float = 0.5) ->
     return _gate(x, y, p, g)
 
 
+def geom(x: torch.Tensor, p: float, g: torch.Generator, log2_std: float = 0.2) -> torch.Tensor:
+    """Per image, each with probability p: isotropic scale 2^N(0, log2_std^2), rotation
+    U(-pi, pi), anisotropic scale 2^N(0, log2_std^2); one bilinear resample with mirrored borders
+    (on white-background art the border is white). Images that drew no transform are returned
+    untouched, not resampled, so D still sees unblurred reals."""
+    b = x.shape[0]
+    draws = [(_rand(b, g, x.device) < p) for _ in range(3)]  # always draw: RNG use independent of p
+    iso = torch.where(draws[0], _randn(b, g, x.device) * log2_std, 0.0).exp2()
+    angle = torch.where(draws[1], (_rand(b, g, x.device) * 2 - 1) * torch.pi, 0.0)
+    aniso = torch.where(draws[2], _randn(b, g, x.device) * log2_std, 0.0).exp2()
+    sx, sy, cos, sin = iso * aniso, iso / aniso, angle.cos(), angle.sin()
+    zero = torch.zeros_like(cos)
+    # theta [B, 2, 3]: output pixel -> where to read it from, in [-1, 1] coordinates
+    theta = torch.stack([torch.stack([cos * sx, -sin * sy, zero], 1), torch.stack([sin * sx, cos * sy, zero], 1)], 1)
+    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    y = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    applied = (draws[0] | draws[1] | draws[2])[:, None, None, None]
+    return torch.where(applied, y, x)
+
+
 def augment(x: torch.Tensor, p: float, policy: tuple[str, ...], g: torch.Generator) -> torch.Tensor:
     if p <= 0 or not policy:
         return x
     for name in policy:
-        x = {"color": color, "translation": translation, "cutout": cutout}[name](x, p, g)
+        x = {"color": color, "translation": translation, "cutout": cutout, "geom": geom}[name](x, p, g)
     return x

@@ -80,7 +80,7 @@ class TrainConfig:
     mirror: bool = False
     fit: str = "pad"
     background: str = "#ffffff"
-    augment: str = "color,translation,cutout"  # DiffAugment policies, "" for none
+    augment: str = "color,translation,cutout"  # policies (ganart.augment.POLICIES; "geom": ADA scale/rotate), "" for none
     aug_p: float = 0.0  # initial augmentation probability
     ada_target: float = 0.6  # target for r_t = E[sign(D(real))]; 0 keeps aug_p fixed
     # ADA never raises p above this. At p = 1 every real is augmented, so D never sees a clean
