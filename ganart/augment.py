@@ -15,8 +15,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-POLICIES = ("color", "translation", "cutout", "geom")
-
 
 def _rand(n: int, g: torch.Generator, device: torch.device) -> torch.Tensor:
     return torch.rand(n, generator=g, device=g.device).to(device)
@@ -88,9 +86,13 @@ def geom(x: torch.Tensor, p: float, g: torch.Generator, log2_std: float = 0.2) -
     return torch.where(applied, y, x)
 
 
+_OPS = {"color": color, "translation": translation, "cutout": cutout, "geom": geom}
+POLICIES = tuple(_OPS)
+
+
 def augment(x: torch.Tensor, p: float, policy: tuple[str, ...], g: torch.Generator) -> torch.Tensor:
     if p <= 0 or not policy:
         return x
     for name in policy:
-        x = {"color": color, "translation": translation, "cutout": cutout, "geom": geom}[name](x, p, g)
+        x = _OPS[name](x, p, g)
     return x
