@@ -225,3 +225,36 @@ def load_checkpoint(source: str | os.PathLike[str], device: str | torch.device =
     generator.load_state_dict(state, strict=True)
     generator.eval().requires_grad_(False).to(device)
     return Checkpoint(generator, cfg, meta, path, sha256_file(weights))
+
+
+def average_checkpoints(sources: list[str | os.PathLike[str]], out: str | os.PathLike[str]) -> Path:
+    """Save the uniform average of several checkpoints' weights (and buffers, e.g. ``w_avg``) to ``out``.
+
+    Meant for snapshots of one run: averaging EMA generators taken minutes apart acts like a
+    longer EMA chosen after training (post-hoc), smoothing out the last steps' noise. All
+    sources must share one model config; the result carries the newest source's metadata
+    (most images seen, metrics cleared) and lists the averaged snapshots under
+    ``training["averaged"]``.
+    """
+    if len(sources) < 2:
+        raise CheckpointError(f"averaging needs at least 2 checkpoints, got {len(sources)}")
+    out = Path(out)
+    cks = [load_checkpoint(s) for s in sources]
+    for ck in cks:
+        if out.resolve() == ck.path.resolve():
+            raise CheckpointError(f"{out}: is one of the sources; write the average to a new folder")
+        if ck.config != cks[0].config:
+            raise CheckpointError(
+                f"{ck.path}: model config differs from {cks[0].path}; only one model shape can be averaged"
+            )
+    states = [ck.generator.state_dict() for ck in cks]
+    # summed in float64, where a handful of float32 values add exactly: source order does not matter
+    avg = {k: (sum(s[k].double() for s in states) / len(states)).float() for k in states[0]}
+    generator = Generator(cks[0].config)
+    generator.load_state_dict(avg, strict=True)
+    newest = max(cks, key=lambda ck: ck.meta.images_seen).meta
+    training = dict(newest.training)
+    training["averaged"] = [{"path": str(ck.path), "images_seen": ck.meta.images_seen, "sha256": ck.sha256}
+                            for ck in cks]
+    meta = CheckpointMeta(newest.name, newest.dataset, newest.images_seen, newest.license, {}, training)
+    return save_checkpoint(generator, out, meta)

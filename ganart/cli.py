@@ -156,6 +156,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_average(args: argparse.Namespace) -> int:
+    from .checkpoint import average_checkpoints
+
+    print(average_checkpoints(args.sources, args.out))
+    return 0
+
+
 def cmd_push(args: argparse.Namespace) -> int:
     from .hub import push
 
@@ -225,6 +232,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", help="folder for nearest.png (default: the checkpoint)")
     e.add_argument("--device", default="auto")
     e.set_defaults(func=cmd_eval)
+
+    a = sub.add_parser("average", help="average the weights of snapshots of one run (a post-hoc, longer EMA)")
+    a.add_argument("sources", nargs="+", help="checkpoint folders with one model shape, e.g. RUN/snapshots/step*")
+    a.add_argument("--out", required=True, help="new checkpoint folder for the average")
+    a.set_defaults(func=cmd_average)
 
     u = sub.add_parser("push", help="publish a checkpoint to a Hugging Face model repo")
     u.add_argument("--checkpoint", required=True)

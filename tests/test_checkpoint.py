@@ -120,3 +120,42 @@ def test_non_finite_weights_never_saved_nor_loaded(tmp_path, tiny_ckpt):
     save_file({k: v.contiguous() for k, v in state.items()}, str(tiny_ckpt / WEIGHTS_NAME))
     with pytest.raises(CheckpointError, match="NaN or inf"):
         load_checkpoint(tiny_ckpt)
+
+
+def test_average_is_the_mean_of_weights_and_buffers_and_keeps_newest_meta(tmp_path):
+    from ganart.checkpoint import average_checkpoints
+
+    gens = [tiny_generator(seed=s) for s in (1, 2, 3)]
+    for i, G in enumerate(gens):
+        G.w_avg.fill_(float(i))  # buffers are averaged too
+        save_checkpoint(G, tmp_path / f"s{i}", CheckpointMeta(name="run", images_seen=100 * (i + 1),
+                                                              metrics={"fid": 50.0 - i}, training={"steps": i}))
+    out = average_checkpoints([tmp_path / "s2", tmp_path / "s0", tmp_path / "s1"], tmp_path / "avg")
+    ck = load_checkpoint(out)
+    for k, v in ck.generator.state_dict().items():
+        expected = sum(G.state_dict()[k].double() for G in gens) / 3
+        assert torch.allclose(v.double(), expected, atol=1e-7), k
+    assert torch.all(ck.generator.w_avg == 1.0)
+    assert ck.meta.images_seen == 300 and ck.meta.name == "run"
+    assert ck.meta.metrics == {}  # the average's quality is unknown until it is evaluated
+    assert ck.meta.training["steps"] == 2
+    assert [a["images_seen"] for a in ck.meta.training["averaged"]] == [300, 100, 200]
+    # order of sources does not change a single bit
+    other = load_checkpoint(average_checkpoints([tmp_path / f"s{i}" for i in range(3)], tmp_path / "avg2"))
+    for k, v in ck.generator.state_dict().items():
+        assert torch.equal(v, other.generator.state_dict()[k]), k
+
+
+def test_average_refuses_mismatched_shapes_single_sources_and_overwriting_a_source(tmp_path):
+    from ganart.checkpoint import average_checkpoints
+
+    save_checkpoint(tiny_generator(seed=1), tmp_path / "a")
+    save_checkpoint(tiny_generator(seed=2), tmp_path / "b")
+    save_checkpoint(tiny_generator(seed=3, w_dim=16), tmp_path / "c")
+    with pytest.raises(CheckpointError, match="at least 2"):
+        average_checkpoints([tmp_path / "a"], tmp_path / "out")
+    with pytest.raises(CheckpointError, match="model config differs"):
+        average_checkpoints([tmp_path / "a", tmp_path / "c"], tmp_path / "out")
+    with pytest.raises(CheckpointError, match="one of the sources"):
+        average_checkpoints([tmp_path / "a", tmp_path / "b"], tmp_path / "b")
+    assert not (tmp_path / "out").exists()

@@ -77,6 +77,17 @@ def test_user_mistakes_exit_2_without_traceback(session_ckpt, tmp_path):
         assert "Traceback" not in r.stderr
 
 
+def test_average_command_writes_a_loadable_checkpoint_and_reports_mistakes(session_ckpt, tiny_ckpt, tmp_path):
+    from ganart.checkpoint import load_checkpoint
+
+    r = run_cli("average", str(session_ckpt), str(tiny_ckpt), "--out", str(tmp_path / "avg"))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == str(tmp_path / "avg")
+    assert len(load_checkpoint(tmp_path / "avg").meta.training["averaged"]) == 2
+    r = run_cli("average", str(session_ckpt), "--out", str(tmp_path / "one"))
+    assert r.returncode == 2 and "at least 2" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
 def test_torchrun_sample_shards_seeds_bit_identically(session_ckpt, tmp_path):
     """2 processes write disjoint seed shares whose union equals a single-process run."""
     import os
