@@ -156,6 +156,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data(args: argparse.Namespace) -> int:
+    """The training set as PNGs, exactly as `ganart train --data SOURCE` sees it."""
+    from .data import Preprocess, export_dataset
+
+    n = export_dataset(args.source, args.out, Preprocess(args.resolution, args.background, args.fit))
+    print(f"wrote {n} images ({args.resolution}x{args.resolution}) to {args.out}")
+    return 0
+
+
 def cmd_average(args: argparse.Namespace) -> int:
     from .checkpoint import average_checkpoints
 
@@ -232,6 +241,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", help="folder for nearest.png (default: the checkpoint)")
     e.add_argument("--device", default="auto")
     e.set_defaults(func=cmd_eval)
+
+    g = sub.add_parser("data", help="write a dataset (emoji, or a folder) as training-ready PNGs")
+    g.add_argument("source", help="'emoji' (Debian's Noto Color Emoji) or a folder of images")
+    g.add_argument("--out", required=True, help="new folder for the PNGs")
+    g.add_argument("--resolution", type=int, default=64)
+    g.add_argument("--background", default="#ffffff", help="colour transparent pixels are composited on")
+    g.add_argument("--fit", choices=["pad", "crop"], default="pad", help="non-square images: pad or centre-crop")
+    g.set_defaults(func=cmd_data)
 
     a = sub.add_parser("average", help="average the weights of snapshots of one run (a post-hoc, longer EMA)")
     a.add_argument("sources", nargs="+", help="checkpoint folders with one model shape, e.g. RUN/snapshots/step*")

@@ -39,6 +39,8 @@ class Preprocess:
     fit: str = "pad"  # non-square: "pad" to square or "crop" the centre
 
     def __post_init__(self) -> None:
+        if not isinstance(self.resolution, int) or not 1 <= self.resolution <= 4096:
+            raise DataError(f"resolution must be an integer in [1, 4096], got {self.resolution!r}")
         if self.fit not in ("pad", "crop"):
             raise DataError(f"fit must be 'pad' or 'crop', got {self.fit!r}")
         try:
@@ -122,20 +124,29 @@ def cached_array(path: Path, build) -> np.ndarray:
     return arr
 
 
+def _warn_skipped(names: list[str], where: object) -> None:
+    if names:
+        shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+        warnings.warn(f"skipped {len(names)} unreadable image file(s) in {where}: {shown}", stacklevel=3)
+
+
+def folder_blobs(folder: Path) -> list[tuple[str, bytes]]:
+    """(path relative to ``folder``, file bytes) for every image file under it, sorted."""
+    files = list_images(folder)
+    if not files:
+        raise DataError(f"{folder}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+    return [(str(p.relative_to(folder)), p.read_bytes()) for p in files]
+
+
 def load_folder(folder: str | os.PathLike[str], pre: Preprocess = Preprocess()) -> np.ndarray:
     """All readable images under ``folder`` (recursive) as uint8 [N, R, R, 3]."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder}: no such folder")
-    files = list_images(folder)
-    if not files:
-        raise DataError(f"{folder}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+    blobs = folder_blobs(folder)
     h = hashlib.sha256(pre.key().encode())
-    blobs = []
-    for p in files:
-        data = p.read_bytes()
-        h.update(str(p.relative_to(folder)).encode() + b"\0" + hashlib.sha256(data).digest())
-        blobs.append((str(p.relative_to(folder)), data))
+    for name, data in blobs:
+        h.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
     skipped: list[str] = []
 
     def build() -> np.ndarray:
@@ -144,11 +155,9 @@ def load_folder(folder: str | os.PathLike[str], pre: Preprocess = Preprocess()) 
         return arr
 
     arr = _cached(f"folder-{h.hexdigest()[:24]}", build)
-    if skipped:
-        shown = ", ".join(skipped[:3]) + (", ..." if len(skipped) > 3 else "")
-        warnings.warn(f"skipped {len(skipped)} unreadable image file(s) in {folder}: {shown}", stacklevel=2)
+    _warn_skipped(skipped, folder)
     if len(arr) == 0:
-        raise DataError(f"{folder}: none of the {len(files)} image files could be read")
+        raise DataError(f"{folder}: none of the {len(blobs)} image files could be read")
     return arr
 
 
@@ -183,6 +192,41 @@ def load_emoji(pre: Preprocess = Preprocess()) -> np.ndarray:
 def load_dataset(source: str, pre: Preprocess = Preprocess()) -> np.ndarray:
     """``emoji`` or a folder -> uint8 [N, R, R, 3]."""
     return load_emoji(pre) if source == "emoji" else load_folder(source, pre)
+
+
+def export_dataset(source: str, out: str | os.PathLike[str], pre: Preprocess = Preprocess()) -> int:
+    """Write ``emoji`` or a folder, preprocessed exactly as training sees it, as PNGs under ``out``.
+
+    Emoji are named by glyph (``u1F600.png``); a folder keeps its relative paths (as .png), so
+    the result can be inspected, curated and trained on as ``--data OUT``. Refuses a non-empty
+    ``out`` rather than mixing with or overwriting other files. Returns the number written.
+    """
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise DataError(f"{out}: exists and is not an empty folder; choose a new --out")
+    if source == "emoji":
+        blobs = emoji_pngs(emoji_font_path())
+    else:
+        if not Path(source).is_dir():
+            raise DataError(f"{source}: no such folder")
+        blobs = folder_blobs(Path(source))
+    arr, bad = _decode(blobs, pre)
+    skipped = set(bad)
+    names = [name for name, _ in blobs if name not in skipped]
+    if not names:
+        raise DataError(f"{source}: none of the {len(blobs)} image files could be read")
+    _warn_skipped(bad, source)
+    written: set[Path] = set()
+    for name, img in zip(names, arr):
+        path = (out / name).with_suffix(".png")
+        if path in written:  # a.jpg beside a.png: keep both, as a.png and a_jpg.png
+            path = path.with_name(f"{Path(name).stem}_{Path(name).suffix[1:]}.png")
+        written.add(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(path)
+    if source == "emoji":
+        (out / "LICENSE.txt").write_text(EMOJI_LICENSE + "\n")
+    return len(names)
 
 
 class ImageBatches:

@@ -1,4 +1,8 @@
+import os
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -126,3 +130,50 @@ def test_image_batches_are_seeded(tmp_path):
     b = ImageBatches(arr, torch.device("cpu"), seed=1, mirror=True).sample(5)
     assert a.shape == (5, 3, 16, 16) and torch.equal(a, b)
     assert -1.0 <= a.min() and a.max() <= 1.0
+
+
+def test_export_writes_what_training_sees_and_refuses_to_overwrite(tmp_path):
+    from ganart.data import export_dataset
+
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    Image.new("RGBA", (40, 20), (255, 0, 0, 128)).save(src / "a.png")
+    Image.new("RGB", (30, 30), (0, 0, 255)).save(src / "a.jpg")  # same stem: both kept
+    Image.new("L", (8, 8), 77).save(src / "sub" / "grey.bmp")
+    (src / "broken.png").write_bytes(b"\x89PNG not really")
+    pre = Preprocess(resolution=16, background="#00ff00")
+    with pytest.warns(UserWarning, match="skipped 1 unreadable"):
+        assert export_dataset(str(src), tmp_path / "out", pre) == 3
+    out = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.png"))
+    assert out == ["a.png", "a_png.png", "sub/grey.png"]
+    # the exported folder trains on exactly the arrays the source does (PNG is lossless)
+    with pytest.warns(UserWarning):
+        want = load_folder(src, pre)
+    got = load_folder(tmp_path / "out", Preprocess(resolution=16))
+    assert sorted(map(bytes, want)) == sorted(map(bytes, got))
+    with pytest.raises(DataError, match="not an empty folder"):
+        export_dataset(str(src), tmp_path / "out", pre)
+    with pytest.raises(DataError, match="no such folder"):
+        export_dataset(str(tmp_path / "nope"), tmp_path / "out2", pre)
+    with pytest.raises(DataError, match="resolution must be"):
+        Preprocess(resolution=0)
+
+
+def test_export_emoji_names_glyphs_and_carries_the_licence(tmp_path):
+    from ganart.data import EMOJI_FONT, export_dataset
+
+    if not Path(EMOJI_FONT).is_file():
+        if os.environ.get("CI"):
+            pytest.fail("fonts-noto-color-emoji must be installed in CI")
+        pytest.skip("fonts-noto-color-emoji is not installed (.ci/run installs it)")
+    r = subprocess.run([sys.executable, "-m", "ganart", "data", "emoji", "--out", str(tmp_path / "e"),
+                        "--resolution", "16"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "wrote 3926 images (16x16)" in r.stdout
+    files = sorted((tmp_path / "e").glob("*.png"))
+    assert len(files) == 3926 and (tmp_path / "e" / "u1F600.png").is_file()
+    assert "Apache-2.0" in (tmp_path / "e" / "LICENSE.txt").read_text()
+    got = load_folder(tmp_path / "e", Preprocess(resolution=16))
+    assert sorted(map(bytes, got)) == sorted(map(bytes, load_dataset("emoji", Preprocess(resolution=16))))
+    with pytest.raises(DataError, match="not an empty folder"):
+        export_dataset("emoji", tmp_path / "e")
