@@ -122,8 +122,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     import json
 
     from . import metrics
-    from .checkpoint import CONFIG_NAME
+    from .checkpoint import CONFIG_NAME, atomic_write_bytes
     from .data import Preprocess, load_dataset
+    from .hub import CARD_NAME, write_card
     from .sampler import Sampler, make_grid
 
     if not 2 <= args.n <= 50_000:
@@ -137,10 +138,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(f"FID {result['fid']:.2f}  KID {result['kid'] * 1e3:.2f} ± {result['kid_std'] * 1e3:.2f} (x1e-3)  "
           f"N={args.n} fake vs {len(real)} real, psi={args.psi}")
     folder = sampler.checkpoint.path
-    if args.write and (folder / CONFIG_NAME).is_file():
+    if args.write and not Path(args.checkpoint).expanduser().is_dir():
+        # a Hub id resolves into huggingface_hub's cache, whose files must stay as downloaded
+        print(f"results not written: {args.checkpoint} is not a local folder (copy it to one to keep them)")
+    elif args.write:
         cfg = json.loads((folder / CONFIG_NAME).read_text())
         cfg.setdefault("meta", {}).setdefault("metrics", {})[f"fid{args.n}_psi{args.psi:g}"] = result
-        (folder / CONFIG_NAME).write_text(json.dumps(cfg, indent=2) + "\n")
+        atomic_write_bytes(folder / CONFIG_NAME, (json.dumps(cfg, indent=2) + "\n").encode())
+        if write_card(folder):
+            print(folder / CARD_NAME)
     if args.nearest:
         from PIL import Image
 

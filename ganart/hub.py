@@ -45,6 +45,26 @@ def resolve_checkpoint(source: str) -> Path:
     return Path(folder)
 
 
+CARD_NAME = "README.md"
+GENERATED = "<!-- ganart:generated card: `ganart train` and `ganart eval` rewrite it; delete this line to keep edits -->"
+METRICS_BEGIN, METRICS_END = "<!-- ganart:metrics -->", "<!-- /ganart:metrics -->"
+
+
+def metrics_block(metrics: dict) -> str:
+    """The FID/KID table between markers, so `ganart eval` can refresh it inside any card."""
+    rows = "\n".join(
+        f"| {name} | {r.get('fid', float('nan')):.2f} | {1e3 * r.get('kid', float('nan')):.2f} ± "
+        f"{1e3 * r.get('kid_std', float('nan')):.2f} | {r.get('n_fake', '?')} vs {r.get('n_real', '?')} "
+        f"| {r.get('psi', '?')} |"
+        for name, r in sorted(metrics.items()) if isinstance(r, dict)
+    ) or "| not measured | | | | |"
+    return f"""{METRICS_BEGIN}
+| metric key | FID | KID ×1e3 | N fake vs real | ψ |
+| --- | --- | --- | --- | --- |
+{rows}
+{METRICS_END}"""
+
+
 def model_card(folder: Path) -> str:
     """A Hub model card (README.md) for a checkpoint folder, with the metadata block."""
     from .checkpoint import load_checkpoint
@@ -52,11 +72,6 @@ def model_card(folder: Path) -> str:
     ck = load_checkpoint(folder)
     m, cfg = ck.meta, ck.config
     license_id = "apache-2.0" if "Apache" in m.license or not m.license else "other"
-    metrics = "\n".join(
-        f"| {name} | {r.get('fid', float('nan')):.2f} | {1e3 * r.get('kid', float('nan')):.2f} ± "
-        f"{1e3 * r.get('kid_std', float('nan')):.2f} | {r.get('n_fake', '?')} vs {r.get('n_real', '?')} |"
-        for name, r in sorted(m.metrics.items()) if isinstance(r, dict)
-    ) or "| not measured | | | |"
     t = m.training
     grid = "\n![samples](grid.png)\n" if (folder / "grid.png").is_file() else ""
     return f"""---
@@ -67,6 +82,7 @@ tags:
   - unconditional-image-generation
   - ganart
 ---
+{GENERATED}
 
 # {m.name or folder.name}
 
@@ -89,14 +105,41 @@ s.generate(seed=42, psi=0.7).save("seed42.png")
 
 ## Metrics
 
-| metric key | FID | KID ×1e3 | N |
-| --- | --- | --- | --- |
-{metrics}
+{metrics_block(m.metrics)}
 """
 
 
+def card_text(folder: Path) -> str:
+    """The folder's model card, up to date: generated afresh when it is missing or was generated;
+    a hand-written card keeps its words and only has its metrics block (if any) refreshed."""
+    path = folder / CARD_NAME
+    old = path.read_text(encoding="utf-8") if path.is_file() else None
+    if old is None or GENERATED in old:
+        return model_card(folder)
+    start, end = old.find(METRICS_BEGIN), old.find(METRICS_END)
+    if start < 0 or end < start:
+        return old
+    from .checkpoint import read_config
+
+    _, meta = read_config(folder / CONFIG_NAME)
+    return old[:start] + metrics_block(meta.metrics) + old[end + len(METRICS_END):]
+
+
+def write_card(folder: str | os.PathLike[str]) -> bool:
+    """Bring ``folder/README.md`` up to date (see card_text); True when it changed."""
+    from .checkpoint import atomic_write_bytes
+
+    folder = Path(folder)
+    text = card_text(folder)
+    path = folder / CARD_NAME
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return False
+    atomic_write_bytes(path, text.encode("utf-8"))
+    return True
+
+
 def push(folder: str | os.PathLike[str], repo_id: str, private: bool = False, dry_run: bool = False) -> list[str]:
-    """Upload a checkpoint (config, weights, model card, sample grid) to a Hub model repo.
+    """Upload a checkpoint (config, weights, model card as `card_text` gives it, sample grid) to a Hub model repo.
     Returns the file names; with dry_run nothing is sent and no token is needed."""
     import tempfile
 
@@ -106,7 +149,7 @@ def push(folder: str | os.PathLike[str], repo_id: str, private: bool = False, dr
     load_checkpoint(folder)  # refuse to publish anything that would not load
     if not re.match(r"^[\w.-]+/[\w.-]+$", repo_id):
         raise CheckpointError(f"--repo must look like USER/NAME, got {repo_id!r}")
-    files = [CONFIG_NAME, WEIGHTS_NAME, "README.md"] + (["grid.png"] if (folder / "grid.png").is_file() else [])
+    files = [CONFIG_NAME, WEIGHTS_NAME, CARD_NAME] + (["grid.png"] if (folder / "grid.png").is_file() else [])
     if dry_run:
         return files
     from huggingface_hub import HfApi, get_token
@@ -117,9 +160,9 @@ def push(folder: str | os.PathLike[str], repo_id: str, private: bool = False, dr
     with tempfile.TemporaryDirectory() as tmp:
         staging = Path(tmp)
         for name in files:
-            if name != "README.md":
+            if name != CARD_NAME:
                 shutil.copyfile(folder / name, staging / name)
-        (staging / "README.md").write_text(model_card(folder), encoding="utf-8")
+        (staging / CARD_NAME).write_text(card_text(folder), encoding="utf-8")
         api = HfApi(token=token)
         api.create_repo(repo_id, private=private, exist_ok=True)
         api.upload_folder(repo_id=repo_id, folder_path=staging, commit_message="Upload ganart checkpoint")

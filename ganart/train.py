@@ -36,6 +36,7 @@ from .augment import POLICIES, augment
 from .checkpoint import CONFIG_NAME, WEIGHTS_NAME, CheckpointMeta, load_checkpoint, save_checkpoint
 from .config import GeneratorConfig
 from .data import EMOJI_LICENSE, ImageBatches, Preprocess, load_dataset
+from .hub import write_card
 from .latent import seeds_to_z
 from .models import Discriminator, Generator
 from .sampler import make_grid, resolve_device, to_images
@@ -535,6 +536,7 @@ class Trainer:
         if self.cfg.grid:
             shutil.copyfile(final / "grid.png", self.out / ".grid.png.tmp")
             os.replace(self.out / ".grid.png.tmp", self.out / "grid.png")
+        write_card(self.out)  # a generated card is rewritten; a hand-written one keeps its words
         for old in sorted(p for p in snaps.iterdir() if p.name.startswith("step"))[: -self.cfg.keep]:
             _remove_snapshot(old)
         for leftover in snaps.glob(".del-*"):  # from a process killed while deleting

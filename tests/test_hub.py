@@ -5,31 +5,9 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import COMMIT
 
 from ganart import CheckpointError, Sampler
-
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
-
-
-@pytest.fixture
-def hub_cache(tmp_path, monkeypatch, session_ckpt):
-    cache = tmp_path / "hub"
-    repo = cache / "models--someone--tiny-gan"
-    snap = repo / "snapshots" / COMMIT
-    snap.mkdir(parents=True)
-    for name in ("config.json", "model.safetensors"):
-        shutil.copyfile(session_ckpt / name, snap / name)
-    (snap / "evil.pkl").write_bytes(b"\x80\x04never loaded")
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(COMMIT)
-    (repo / "refs" / "v1").write_text(COMMIT)
-    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    import huggingface_hub.constants as c
-
-    monkeypatch.setattr(c, "HF_HUB_CACHE", str(cache))
-    monkeypatch.setattr(c, "HF_HUB_OFFLINE", True)
-    return cache
 
 
 def test_load_hub_id_offline_from_cache(hub_cache, sampler):
@@ -69,3 +47,33 @@ def test_push_dry_run_and_missing_token(session_ckpt, tmp_path, monkeypatch):
     assert r.returncode == 0 and "would upload to me/tiny (private)" in r.stdout
     with pytest.raises(CheckpointError, match="USER/NAME"):
         push(session_ckpt, "not a repo", dry_run=True)
+
+
+def test_model_card_is_written_refreshed_and_hand_written_words_are_kept(session_ckpt, tmp_path):
+    import json
+
+    from ganart.hub import GENERATED, METRICS_BEGIN, METRICS_END, card_text, write_card
+
+    ck = tmp_path / "ck"
+    shutil.copytree(session_ckpt, ck)
+    assert write_card(ck) and GENERATED in (ck / "README.md").read_text()
+    assert "| not measured |" in (ck / "README.md").read_text()
+    assert not write_card(ck)  # already up to date: not rewritten
+
+    cfg = json.loads((ck / "config.json").read_text())
+    cfg["meta"]["metrics"]["fid50_psi1"] = {"fid": 87.654, "kid": 0.0123, "kid_std": 0.0004, "n_fake": 50,
+                                            "n_real": 60, "psi": 1.0}
+    (ck / "config.json").write_text(json.dumps(cfg))
+    assert write_card(ck) and "| fid50_psi1 | 87.65 | 12.30 ± 0.40 | 50 vs 60 | 1.0 |" in (ck / "README.md").read_text()
+
+    # a hand-written card: only the block between the markers changes
+    words = "# My model\n\nHand-written words.\n\n"
+    (ck / "README.md").write_text(f"{words}{METRICS_BEGIN}\nold table\n{METRICS_END}\n\nMore words.\n")
+    assert write_card(ck)
+    text = (ck / "README.md").read_text()
+    assert text.startswith(words) and text.endswith(f"{METRICS_END}\n\nMore words.\n")
+    assert "old table" not in text and "87.65" in text and GENERATED not in text
+    # ... and one without markers is left exactly as it is
+    (ck / "README.md").write_text(words)
+    assert not write_card(ck) and (ck / "README.md").read_text() == words
+    assert card_text(ck) == words  # what `ganart push` uploads

@@ -76,6 +76,24 @@ def test_eval_cli_writes_metrics(inception_ready, session_ckpt, tmp_path, monkey
     result = cfg["meta"]["metrics"]["fid12_psi1"]
     assert result["fid"] > 0 and result["n_fake"] == 12 and result["n_real"] == 12
     assert (ck / "nearest.png").is_file()
+    # ... and into the model card (generated here, as the folder had none)
+    assert f"| fid12_psi1 | {result['fid']:.2f} |" in (ck / "README.md").read_text()
+
+
+def test_eval_of_a_hub_id_leaves_the_hub_cache_untouched(inception_ready, hub_cache, tmp_path, monkeypatch, capsys):
+    from shapes import make_shapes
+
+    from ganart.cli import main
+
+    monkeypatch.setenv("GANART_CACHE", str(tmp_path / "cache"))
+    files = sorted(p for p in hub_cache.rglob("*") if p.is_file())
+    before = {p: p.read_bytes() for p in files}
+    data = make_shapes(tmp_path / "s", n=12, size=16)
+    assert main(["eval", "--checkpoint", "someone/tiny-gan", "--data", str(data), "--n", "12",
+                 "--out", str(tmp_path)]) == 0
+    assert "results not written: someone/tiny-gan is not a local folder" in capsys.readouterr().out
+    assert sorted(p for p in hub_cache.rglob("*") if p.is_file()) == files
+    assert all(p.read_bytes() == data for p, data in before.items())
 
 
 def test_sample_uses_seeds_in_order_and_evaluate_scores(inception_ready, tmp_path, monkeypatch):

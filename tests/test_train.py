@@ -69,6 +69,8 @@ def test_fit_writes_checkpoint_snapshots_grid_and_metrics(tmp_path, shapes):
     snaps = sorted(p.name for p in (out / "snapshots").iterdir())
     assert snaps == ["step00000004"] or len(snaps) == 2  # keep=2 prunes older ones
     assert (out / "grid.png").is_file()
+    card = (out / "README.md").read_text()  # a model card beside the weights, up to date
+    assert "16 images seen" in card and ck.meta.training["command"] in card and "![samples](grid.png)" in card
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if "loss_G" in r] == [1, 2, 3, 4]
     assert {"loss_G", "loss_D", "aug_p", "img_per_s"} <= set(records[0])
