@@ -138,7 +138,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(f"FID {result['fid']:.2f}  KID {result['kid'] * 1e3:.2f} ± {result['kid_std'] * 1e3:.2f} (x1e-3)  "
           f"N={args.n} fake vs {len(real)} real, psi={args.psi}")
     folder = sampler.checkpoint.path
-    if args.write and not Path(args.checkpoint).expanduser().is_dir():
+    if args.write and not Path(args.checkpoint).expanduser().exists():
         # a Hub id resolves into huggingface_hub's cache, whose files must stay as downloaded
         print(f"results not written: {args.checkpoint} is not a local folder (copy it to one to keep them)")
     elif args.write:
