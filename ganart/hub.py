@@ -67,10 +67,10 @@ def metrics_block(metrics: dict) -> str:
 
 def model_card(folder: Path) -> str:
     """A Hub model card (README.md) for a checkpoint folder, with the metadata block."""
-    from .checkpoint import load_checkpoint
+    from .checkpoint import read_config
 
-    ck = load_checkpoint(folder)
-    m, cfg = ck.meta, ck.config
+    # config.json holds all the card needs: no weight load or hash on every training snapshot
+    cfg, m = read_config(folder / CONFIG_NAME)
     license_id = "apache-2.0" if "Apache" in m.license or not m.license else "other"
     t = m.training
     grid = "\n![samples](grid.png)\n" if (folder / "grid.png").is_file() else ""
