@@ -98,6 +98,9 @@ class TrainConfig:
     keep: int = 3
     resume: str = ""  # "auto": newest good snapshot in --out; or a snapshot folder
     init_from: str = ""  # fine-tune from this checkpoint's generator
+    # Train D alone for the first this many kimg. With --init-from, D starts from random weights
+    # and its first gradients would only push the trained G off course; let D learn first.
+    d_warmup_kimg: float = 0.0
     grid: int = 36  # fixed-seed sample grid images per snapshot
     # evaluation (needs the metrics extra; Inception on CPU is ~0.3 s/image, so off by default)
     eval_every: float = 0.0  # log FID/KID every this many kimg (0: never)
@@ -114,7 +117,8 @@ class TrainConfig:
         for name in ("batch", "r1_interval", "ada_interval", "keep", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("kimg", "minutes", "snapshot_kimg", "snapshot_minutes", "ema_kimg", "ada_kimg", "eval_every"):
+        for name in ("kimg", "minutes", "snapshot_kimg", "snapshot_minutes", "ema_kimg", "ada_kimg", "eval_every",
+                     "d_warmup_kimg"):
             v = getattr(self, name)
             if not math.isfinite(v) or v < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {v}")
@@ -334,16 +338,18 @@ class Trainer:
         assert self.data is not None, "call load_data() first"
         cfg, b = self.cfg, self.local_batch
         self.G.train()
-        # generator: maximise log D(G(z))
-        self.D.requires_grad_(False)
-        loss_G = F.softplus(-self.run_D(self.run_G(b))).mean()
-        self.opt_G.zero_grad(set_to_none=True)
-        loss_G.backward()
-        # Alternate: G moves first, then D learns against the updated G (StyleGAN2-ADA's order).
-        # A non-finite step is caught below and rolled back, G included.
-        all_reduce_grads(list(self.G.parameters()), self.world)
-        self.opt_G.step()
-        self.D.requires_grad_(True)
+        loss_G = torch.zeros((), device=self.device)
+        if self.p.nimg >= cfg.d_warmup_kimg * 1000:
+            # generator: maximise log D(G(z))
+            self.D.requires_grad_(False)
+            loss_G = F.softplus(-self.run_D(self.run_G(b))).mean()
+            self.opt_G.zero_grad(set_to_none=True)
+            loss_G.backward()
+            # Alternate: G moves first, then D learns against the updated G (StyleGAN2-ADA's order).
+            # A non-finite step is caught below and rolled back, G included.
+            all_reduce_grads(list(self.G.parameters()), self.world)
+            self.opt_G.step()
+            self.D.requires_grad_(True)
         # discriminator: logistic loss, plus lazy R1 on reals
         with torch.no_grad():
             fake = self.run_G(b)

@@ -183,6 +183,23 @@ def test_init_from_fine_tunes(tmp_path, shapes):
         assert torch.equal(v, src[k])
 
 
+def test_d_warmup_trains_d_alone_then_both(tmp_path, shapes):
+    # batch 4: 0.008 kimg = two steps of D alone, then G moves too
+    t = trainer(tmp_path, shapes, d_warmup_kimg=0.008)
+    t.load_data()
+    g0 = {k: v.clone() for k, v in t.G.state_dict().items() if k != "w_avg"}
+    d0 = {k: v.clone() for k, v in t.D.state_dict().items()}
+    for _ in range(2):
+        assert torch.isfinite(t.train_step()["loss_D"])
+    assert all(torch.equal(v, t.G.state_dict()[k]) for k, v in g0.items())
+    assert all(torch.equal(v, t.G_ema.state_dict()[k]) for k, v in g0.items())
+    assert any(not torch.equal(v, t.D.state_dict()[k]) for k, v in d0.items())
+    t.train_step()
+    assert any(not torch.equal(v, t.G.state_dict()[k]) for k, v in g0.items())
+    with pytest.raises(ValueError, match="d_warmup_kimg"):
+        TrainConfig(data="x", out="y", d_warmup_kimg=float("nan"))
+
+
 def _spawn(args: list[str], tmp_path: Path) -> subprocess.Popen:
     env = {**os.environ, "GANART_CACHE": str(tmp_path / "cache"), "GANART_NO_PROGRESS": "1"}
     return subprocess.Popen([sys.executable, "-m", "ganart", "train", *args], env=env,
