@@ -1,8 +1,10 @@
 """The checkpoint format: a folder with ``config.json`` + ``model.safetensors``.
 
 This is the layout of huggingface_hub's ``PyTorchModelHubMixin``, so a Hub repo can
-hold a checkpoint unchanged. Only the EMA generator is stored. Loading never unpickles:
-weights come from safetensors, and ``.pt``/``.pkl`` files are refused.
+hold a checkpoint unchanged. ``model.safetensors`` is the EMA generator, all that sampling
+needs; an optional ``discriminator.safetensors`` beside it lets ``ganart train --init-from``
+fine-tune with a trained discriminator. Loading never unpickles: weights come from
+safetensors, and ``.pt``/``.pkl`` files are refused.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ from safetensors.torch import save_file
 
 from . import __version__
 from .config import GeneratorConfig
-from .models import Generator
+from .models import Discriminator, Generator
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
+DISCRIMINATOR_NAME = "discriminator.safetensors"
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin")
 MAX_CONFIG_BYTES = 1 << 20
 TOP_LEVEL_KEYS = {"format", "ganart_version", "model", "meta"}
@@ -105,6 +108,86 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _float_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """float32 CPU copies of a module's tensors; refuses non-finite ones."""
+    state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in module.state_dict().items()}
+    bad = [k for k, v in state.items() if not torch.isfinite(v).all()]
+    if bad:
+        raise CheckpointError(f"refusing to save non-finite weights: {', '.join(bad[:5])}")
+    return state
+
+
+def _write_weights(state: dict[str, torch.Tensor], path: Path) -> None:
+    """Write a safetensors file atomically (temp file, fsync, rename)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(state, tmp, metadata={"format": "pt", "ganart_version": __version__})
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _read_weights(path: Path, expected: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Read a safetensors file whose tensors must match ``expected`` (a module's state_dict)
+    in names and shapes, float and finite; every failure is a CheckpointError naming the file."""
+    try:
+        with safe_open(path, framework="pt", device="cpu") as f:
+            keys = set(f.keys())
+            missing = sorted(set(expected) - keys)
+            extra = sorted(keys - set(expected))
+            if missing or extra:
+                raise CheckpointError(
+                    f"{path}: tensors do not match the config"
+                    + (f"; missing: {', '.join(missing[:5])}" if missing else "")
+                    + (f"; unexpected: {', '.join(extra[:5])}" if extra else "")
+                )
+            state = {}
+            for k in sorted(keys):
+                t = f.get_tensor(k)
+                if tuple(t.shape) != tuple(expected[k].shape):
+                    raise CheckpointError(
+                        f"{path}: tensor {k} has shape {tuple(t.shape)}, "
+                        f"config expects {tuple(expected[k].shape)}"
+                    )
+                if not t.is_floating_point():
+                    raise CheckpointError(f"{path}: tensor {k} has dtype {t.dtype}, expected float")
+                if not torch.isfinite(t).all():
+                    raise CheckpointError(f"{path}: tensor {k} holds NaN or inf")
+                state[k] = t.to(torch.float32)
+    except CheckpointError:
+        raise
+    except Exception as e:  # safetensors raises its own errors for truncated/corrupt files
+        raise CheckpointError(f"{path}: truncated or corrupt safetensors file ({e})") from None
+    return state
+
+
+def save_discriminator(discriminator: Discriminator, directory: str | os.PathLike[str]) -> Path:
+    """Write ``discriminator.safetensors`` into a checkpoint folder (its config.json gives the shape)."""
+    path = Path(directory) / DISCRIMINATOR_NAME
+    _write_weights(_float_state(discriminator), path)
+    return path
+
+
+def load_discriminator(source: str | os.PathLike[str]) -> Discriminator | None:
+    """The trained discriminator saved beside a checkpoint's generator, or None when the
+    folder has none (sampling never needs one; fine-tuning then starts D from scratch)."""
+    path = Path(source)
+    if path.is_file() and path.name in (CONFIG_NAME, WEIGHTS_NAME, DISCRIMINATOR_NAME):
+        path = path.parent
+    weights = path / DISCRIMINATOR_NAME
+    if not weights.is_file():
+        return None
+    cfg, _ = read_config(path / CONFIG_NAME)
+    discriminator = Discriminator(cfg)
+    discriminator.load_state_dict(_read_weights(weights, discriminator.state_dict()), strict=True)
+    return discriminator
+
+
 def save_checkpoint(
     generator: Generator, directory: str | os.PathLike[str], meta: CheckpointMeta | None = None
 ) -> Path:
@@ -114,10 +197,7 @@ def save_checkpoint(
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in generator.state_dict().items()}
-    bad = [k for k, v in state.items() if not torch.isfinite(v).all()]
-    if bad:
-        raise CheckpointError(f"refusing to save non-finite weights: {', '.join(bad[:5])}")
+    state = _float_state(generator)
     config = {
         "format": "ganart-checkpoint",
         "ganart_version": __version__,
@@ -125,17 +205,7 @@ def save_checkpoint(
         "meta": (meta or CheckpointMeta()).__dict__,
     }
     # weights first, config last: a folder whose config.json is new always has new weights
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{WEIGHTS_NAME}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(state, tmp, metadata={"format": "pt", "ganart_version": __version__})
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, directory / WEIGHTS_NAME)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _write_weights(state, directory / WEIGHTS_NAME)
     atomic_write_bytes(directory / CONFIG_NAME, (json.dumps(config, indent=2) + "\n").encode())
     _fsync_dir(directory)
     return directory
@@ -193,35 +263,7 @@ def load_checkpoint(source: str | os.PathLike[str], device: str | torch.device =
         raise CheckpointError(f"{weights}: missing{hint}")
 
     generator = Generator(cfg)
-    expected = generator.state_dict()
-    try:
-        with safe_open(weights, framework="pt", device="cpu") as f:
-            keys = set(f.keys())
-            missing = sorted(set(expected) - keys)
-            extra = sorted(keys - set(expected))
-            if missing or extra:
-                raise CheckpointError(
-                    f"{weights}: tensors do not match the config"
-                    + (f"; missing: {', '.join(missing[:5])}" if missing else "")
-                    + (f"; unexpected: {', '.join(extra[:5])}" if extra else "")
-                )
-            state = {}
-            for k in sorted(keys):
-                t = f.get_tensor(k)
-                if tuple(t.shape) != tuple(expected[k].shape):
-                    raise CheckpointError(
-                        f"{weights}: tensor {k} has shape {tuple(t.shape)}, "
-                        f"config expects {tuple(expected[k].shape)}"
-                    )
-                if not t.is_floating_point():
-                    raise CheckpointError(f"{weights}: tensor {k} has dtype {t.dtype}, expected float")
-                if not torch.isfinite(t).all():
-                    raise CheckpointError(f"{weights}: tensor {k} holds NaN or inf")
-                state[k] = t.to(torch.float32)
-    except CheckpointError:
-        raise
-    except Exception as e:  # safetensors raises its own errors for truncated/corrupt files
-        raise CheckpointError(f"{weights}: truncated or corrupt safetensors file ({e})") from None
+    state = _read_weights(weights, generator.state_dict())
     generator.load_state_dict(state, strict=True)
     generator.eval().requires_grad_(False).to(device)
     return Checkpoint(generator, cfg, meta, path, sha256_file(weights))

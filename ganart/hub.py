@@ -7,7 +7,7 @@ import re
 import shutil
 from pathlib import Path
 
-from .checkpoint import CONFIG_NAME, WEIGHTS_NAME, CheckpointError
+from .checkpoint import CONFIG_NAME, DISCRIMINATOR_NAME, WEIGHTS_NAME, CheckpointError
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
 
@@ -143,13 +143,15 @@ def push(folder: str | os.PathLike[str], repo_id: str, private: bool = False, dr
     Returns the file names; with dry_run nothing is sent and no token is needed."""
     import tempfile
 
-    from .checkpoint import load_checkpoint
+    from .checkpoint import load_checkpoint, load_discriminator
 
     folder = Path(folder)
     load_checkpoint(folder)  # refuse to publish anything that would not load
+    load_discriminator(folder)
     if not re.match(r"^[\w.-]+/[\w.-]+$", repo_id):
         raise CheckpointError(f"--repo must look like USER/NAME, got {repo_id!r}")
-    files = [CONFIG_NAME, WEIGHTS_NAME, CARD_NAME] + (["grid.png"] if (folder / "grid.png").is_file() else [])
+    files = [CONFIG_NAME, WEIGHTS_NAME, CARD_NAME] + [
+        name for name in (DISCRIMINATOR_NAME, "grid.png") if (folder / name).is_file()]
     if dry_run:
         return files
     from huggingface_hub import HfApi, get_token

@@ -33,7 +33,16 @@ from safetensors.torch import save_file
 
 from . import __version__
 from .augment import POLICIES, augment
-from .checkpoint import CONFIG_NAME, WEIGHTS_NAME, CheckpointMeta, load_checkpoint, save_checkpoint
+from .checkpoint import (
+    CONFIG_NAME,
+    DISCRIMINATOR_NAME,
+    WEIGHTS_NAME,
+    CheckpointMeta,
+    load_checkpoint,
+    load_discriminator,
+    save_checkpoint,
+    save_discriminator,
+)
 from .config import GeneratorConfig
 from .data import EMOJI_LICENSE, ImageBatches, Preprocess, load_dataset
 from .hub import write_card
@@ -267,6 +276,14 @@ class Trainer:
             self.D = Discriminator(mcfg).to(self.device)
         if cfg.init_from:
             self.G.load_state_dict(load_checkpoint(cfg.init_from).generator.state_dict())
+            D = load_discriminator(cfg.init_from)
+            if D is not None:
+                self.D.load_state_dict(D.state_dict())
+            if self.rank == 0:
+                print(f"ganart train: G from {cfg.init_from}; "
+                      + (f"D from its {DISCRIMINATOR_NAME}" if D is not None else
+                         f"no {DISCRIMINATOR_NAME} there, so D starts from scratch (--d-warmup-kimg helps)"),
+                      file=sys.stderr)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self._broadcast_params()
         hp = self._optim_hparams()
@@ -537,7 +554,9 @@ class Trainer:
         if final.exists():
             _remove_snapshot(final)
         os.replace(tmp, final)
-        # the run folder itself is an inference checkpoint the app can open
+        # the run folder itself is an inference checkpoint the app can open, with D beside
+        # it so that `--init-from OUT` fine-tunes against a trained discriminator
+        save_discriminator(self.D, self.out)
         save_checkpoint(self.G_ema, self.out, meta)
         if self.cfg.grid:
             shutil.copyfile(final / "grid.png", self.out / ".grid.png.tmp")

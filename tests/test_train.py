@@ -183,6 +183,35 @@ def test_init_from_fine_tunes(tmp_path, shapes):
         assert torch.equal(v, src[k])
 
 
+def test_run_folder_carries_d_and_init_from_loads_both(tmp_path, shapes, capsys):
+    from ganart.checkpoint import DISCRIMINATOR_NAME, CheckpointError, load_discriminator
+    from ganart.hub import push
+
+    base = trainer(tmp_path, shapes, "base", max_steps=2)
+    base.fit()
+    saved = load_discriminator(tmp_path / "base")
+    assert saved is not None  # the run folder holds D beside G: bit-identical round trip
+    for k, v in base.D.state_dict().items():
+        assert torch.equal(v, saved.state_dict()[k])
+    assert DISCRIMINATOR_NAME in push(tmp_path / "base", "me/tiny", dry_run=True)
+    ft = trainer(tmp_path, shapes, "ft", init_from=str(tmp_path / "base"), seed=7)
+    assert "D from its discriminator.safetensors" in capsys.readouterr().err
+    for k, v in ft.D.state_dict().items():
+        assert torch.equal(v, saved.state_dict()[k])
+    # a checkpoint without one: D starts from scratch, and the message says so
+    (tmp_path / "base" / DISCRIMINATOR_NAME).rename(tmp_path / "d.safetensors")
+    assert load_discriminator(tmp_path / "base") is None
+    trainer(tmp_path, shapes, "ft2", init_from=str(tmp_path / "base"))
+    assert "D starts from scratch" in capsys.readouterr().err
+    # a truncated one is refused, by name, rather than half-loaded (and never published)
+    data = (tmp_path / "d.safetensors").read_bytes()
+    (tmp_path / "base" / DISCRIMINATOR_NAME).write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="discriminator.safetensors: truncated or corrupt"):
+        trainer(tmp_path, shapes, "ft3", init_from=str(tmp_path / "base"))
+    with pytest.raises(CheckpointError, match="discriminator.safetensors"):
+        push(tmp_path / "base", "me/tiny", dry_run=True)
+
+
 def test_d_warmup_trains_d_alone_then_both(tmp_path, shapes):
     # batch 4: 0.008 kimg = two steps of D alone, then G moves too
     t = trainer(tmp_path, shapes, d_warmup_kimg=0.008)
