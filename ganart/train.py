@@ -106,9 +106,9 @@ class TrainConfig:
     snapshot_minutes: float = 0.0
     keep: int = 3
     resume: str = ""  # "auto": newest good snapshot in --out; or a snapshot folder
-    init_from: str = ""  # fine-tune from this checkpoint's generator
-    # Train D alone for the first this many kimg. With --init-from, D starts from random weights
-    # and its first gradients would only push the trained G off course; let D learn first.
+    init_from: str = ""  # fine-tune from this checkpoint's generator (and discriminator, if saved)
+    # Train D alone for the first this many kimg. When --init-from has no discriminator, D starts
+    # from random weights and its first gradients would only push the trained G off course.
     d_warmup_kimg: float = 0.0
     grid: int = 36  # fixed-seed sample grid images per snapshot
     # evaluation (needs the metrics extra; Inception on CPU is ~0.3 s/image, so off by default)
