@@ -329,6 +329,11 @@ class Trainer:
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
 
+    @property
+    def g_trains(self) -> bool:
+        """False during --d-warmup-kimg, when G (every tensor of it) stays as loaded."""
+        return self.p.nimg >= self.cfg.d_warmup_kimg * 1000
+
     def run_G(self, b: int) -> torch.Tensor:
         cfg = self.cfg
         z = torch.randn(b, cfg.z_dim, generator=self.gen_z).to(self.device)
@@ -342,8 +347,9 @@ class Trainer:
                 if r[0] < cfg.style_mixing:
                     ws = ws.clone()
                     ws[:, cut:] = self.G.mapping(z2)[:, cut:]
-            with torch.no_grad():  # track the mean w for truncation
-                self.G.w_avg.copy_(ws[:, 0].float().mean(0).lerp(self.G.w_avg, 0.995))
+            if self.g_trains:
+                with torch.no_grad():  # track the mean w for truncation (frozen with G in D's warm-up)
+                    self.G.w_avg.copy_(ws[:, 0].float().mean(0).lerp(self.G.w_avg, 0.995))
             return self.G.synthesis(ws, noise_mode="random", generator=self.gen_noise)
 
     def run_D(self, img: torch.Tensor) -> torch.Tensor:
@@ -356,7 +362,7 @@ class Trainer:
         cfg, b = self.cfg, self.local_batch
         self.G.train()
         loss_G = torch.zeros((), device=self.device)
-        if self.p.nimg >= cfg.d_warmup_kimg * 1000:
+        if self.g_trains:
             # generator: maximise log D(G(z))
             self.D.requires_grad_(False)
             loss_G = F.softplus(-self.run_D(self.run_G(b))).mean()
