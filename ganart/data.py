@@ -229,6 +229,11 @@ def export_dataset(source: str, out: str | os.PathLike[str], pre: Preprocess = P
     return len(names)
 
 
+def to_model_range(pixels: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels [B, 3, R, R] -> float in [-1, 1]: the range G draws in and D reads."""
+    return pixels.float().div_(127.5).sub_(1.0)
+
+
 class ImageBatches:
     """Samples training batches from an in-memory uint8 array with its own generator.
 
@@ -245,7 +250,7 @@ class ImageBatches:
 
     def sample(self, batch: int) -> torch.Tensor:
         idx = torch.randint(len(self), (batch,), generator=self.generator)
-        x = self.images[idx.to(self.images.device)].float().div_(127.5).sub_(1.0)
+        x = to_model_range(self.images[idx.to(self.images.device)])
         if self.mirror:
             flip = torch.rand(batch, generator=self.generator) < 0.5
             x = torch.where(flip.to(x.device)[:, None, None, None], x.flip(3), x)

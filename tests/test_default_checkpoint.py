@@ -48,7 +48,7 @@ def test_default_checkpoint_carries_a_discriminator_for_fine_tuning():
     import torch
 
     from ganart.checkpoint import load_discriminator
-    from ganart.data import Preprocess, load_dataset
+    from ganart.data import Preprocess, load_dataset, to_model_range
 
     D = load_discriminator(DEFAULT)
     assert D is not None
@@ -56,7 +56,7 @@ def test_default_checkpoint_carries_a_discriminator_for_fine_tuning():
     fake = Sampler.load(DEFAULT, device="cpu").seed_images(64, psi=1.0)
 
     def logits(images: np.ndarray) -> torch.Tensor:
-        x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 127.5 - 1
+        x = to_model_range(torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2))
         with torch.no_grad():
             return D.eval()(x).flatten()
 
