@@ -22,7 +22,7 @@ import shutil
 import signal
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +72,10 @@ class TrainConfig:
     use_noise: bool = False
     mbstd_group: int = GeneratorConfig.mbstd_group  # D's minibatch-std group: larger sees more of the batch's diversity
     # length
-    batch: int = 32  # global batch, split across ranks
+    # Global batch, split across ranks; 0: 8 per rank on CPU, 32 per rank on CUDA. On the CPU
+    # 8 gives 4x the updates of 32 for ~13 % fewer images/s, and scored FID 143.8 against 180.9
+    # at equal images (43.7 kimg; README, "Training defaults"); a GPU step costs the same at 8 or 32.
+    batch: int = 0
     kimg: float = 0.0  # stop after this many thousand real images shown (0: no limit)
     minutes: float = 0.0  # stop after this many minutes (0: no limit)
     max_steps: int = 0  # stop after this many steps (0: no limit)
@@ -117,13 +120,17 @@ class TrainConfig:
     # machinery
     seed: int = 0
     device: str = "auto"
-    amp: str = "auto"  # "auto" (bf16 on CUDA, off on CPU), "bf16", "off"
+    # "auto": bf16 on CUDA and on CPUs with native bf16 (AVX-512 BF16 or AMX: ~27 % more images/s
+    # here, and FID on par at equal images, README); fp32 elsewhere. Or "bf16", "off".
+    amp: str = "auto"
     threads: int = 0  # CPU threads (0: torch default)
     log_every: int = 20
     dry_run: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("batch", "r1_interval", "ada_interval", "keep", "log_every"):
+        if self.batch < 0:
+            raise ValueError(f"batch must be at least 1 (or 0 for the device's default), got {self.batch}")
+        for name in ("r1_interval", "ada_interval", "keep", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("kimg", "minutes", "snapshot_kimg", "snapshot_minutes", "ema_kimg", "ada_kimg", "eval_every",
@@ -185,6 +192,26 @@ class Progress:
 
 def dist_info() -> tuple[int, int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX-512 BF16 or AMX); elsewhere autocast
+    emulates it and trains slower than fp32."""
+    cpu = torch.cpu
+    return any(getattr(cpu, name, lambda: False)() for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+
+
+def default_batch(device: torch.device) -> int:
+    """Per-rank batch for ``--batch 0``: small on CPU, where more updates per image pay;
+    larger on CUDA, where a step is bound by Python dispatch whatever its batch."""
+    return 32 if device.type == "cuda" else 8
+
+
+def use_bf16(amp: str, device: torch.device) -> bool:
+    """``--amp`` resolved: ``auto`` is bf16 on CUDA and on CPUs with native bf16."""
+    if amp != "auto":
+        return amp == "bf16"
+    return device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16())
 
 
 def training_device(name: str, local_rank: int, cuda_available: bool) -> torch.device:
@@ -257,6 +284,8 @@ class Trainer:
         self.device = training_device(cfg.device, local_rank, torch.cuda.is_available())
         if self.world > 1 and not torch.distributed.is_initialized():
             torch.distributed.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+        if cfg.batch == 0:
+            cfg = self.cfg = replace(cfg, batch=default_batch(self.device) * self.world)
         if cfg.batch % self.world:
             raise ValueError(f"batch {cfg.batch} must be divisible by the {self.world} ranks")
         self.local_batch = cfg.batch // self.world
@@ -267,7 +296,7 @@ class Trainer:
             torch.backends.cudnn.benchmark = True
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
-        self.amp = cfg.amp == "bf16" or (cfg.amp == "auto" and self.device.type == "cuda")
+        self.amp = use_bf16(cfg.amp, self.device)
         self.out = Path(cfg.out)
         mcfg = cfg.model_config()
         with torch.random.fork_rng(devices=[]):  # model init without touching the global RNG
@@ -795,7 +824,7 @@ def run(args) -> int:
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
     trainer = Trainer(cfg)
     if cfg.dry_run:
-        print(json.dumps({"config": asdict(cfg), "model": asdict(cfg.model_config()), "gamma": cfg.gamma,
+        print(json.dumps({"config": asdict(trainer.cfg), "model": asdict(cfg.model_config()), "gamma": trainer.cfg.gamma,
                           "params": trainer.param_counts(), "device": str(trainer.device),
                           "world_size": trainer.world, "amp_bf16": trainer.amp}, indent=2))
         return 0

@@ -18,7 +18,7 @@ from shapes import make_shapes
 
 from ganart.checkpoint import load_checkpoint
 from ganart.cli import main
-from ganart.train import STATE_NAME, TrainConfig, Trainer, training_device
+from ganart.train import STATE_NAME, TrainConfig, Trainer, training_device, use_bf16
 
 TINY = dict(resolution=16, z_dim=32, w_dim=32, mapping_layers=2, channel_base=256, channel_max=32,
             batch=4, grid=4, r1_interval=2, ada_interval=2, aug_p=0.5, ada_kimg=1.0, log_every=1)
@@ -139,11 +139,33 @@ def test_training_device_gives_cuda_an_index():
         training_device("gpu0", 0, False)
 
 
+@pytest.mark.parametrize("avx512_bf16, amx", [(False, False), (True, False), (False, True)])
+def test_amp_auto_is_bf16_on_cuda_and_on_cpus_that_compute_it_natively(monkeypatch, avx512_bf16, amx):
+    # bf16 autocast trains ~27 % faster on an AVX-512 BF16 CPU; without native bf16 it is emulated
+    # (slower than fp32), so auto must stay fp32 there.
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    cpu, cuda = torch.device("cpu"), torch.device("cuda", 0)
+    assert use_bf16("auto", cpu) is (avx512_bf16 or amx)
+    assert use_bf16("auto", cuda) is True
+    assert use_bf16("off", cuda) is False and use_bf16("off", cpu) is False
+    assert use_bf16("bf16", cpu) is True
+
+
+def test_batch_0_is_the_devices_default_per_rank(tmp_path, shapes):
+    assert TrainConfig().batch == 0
+    t = trainer(tmp_path, shapes, batch=0)
+    assert t.cfg.batch == t.local_batch == 8  # the CPU's; the resolved value is what snapshots record
+    t.load_data()
+    t.train_step()
+    assert t.p.nimg == 8
+
+
 def test_bad_configs_and_data(tmp_path, shapes):
     with pytest.raises(ValueError, match="resolution"):
         TrainConfig(resolution=48)
     with pytest.raises(ValueError, match="batch"):
-        TrainConfig(batch=0)
+        TrainConfig(batch=-1)
     with pytest.raises(ValueError, match="unknown policy"):
         TrainConfig(augment="color,blur")
     with pytest.raises(ValueError, match="fewer than the batch"):
