@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import tempfile
 import time
@@ -118,6 +119,10 @@ def main() -> None:
     metrics.reference_features(real)  # computed (or read from the cache) before either clock starts
     print(f"{args.data}: {len(real)} images at {res} px; {args.minutes:g} min each; N={args.n}; "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
+    if os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE":
+        # measured: batch-8 bf16 steps ran 28 % slower (train_speed.py, 39.3 -> 27.9 img/s)
+        print("warning: OMP_WAIT_POLICY=PASSIVE puts OpenMP threads to sleep between the many small ops "
+              "of a small-batch step; ganart's side will train slower than this machine can", flush=True)
     rows = []
     for name, run in (("dcgan", lambda: train_dcgan(real, args.minutes, args.n)),
                       ("ganart", lambda: train_ganart(args.data, args.minutes, args.n))):
