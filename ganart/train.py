@@ -73,8 +73,9 @@ class TrainConfig:
     mbstd_group: int = GeneratorConfig.mbstd_group  # D's minibatch-std group: larger sees more of the batch's diversity
     # length
     # Global batch, split across ranks; 0: 8 per rank on CPU, 32 per rank on CUDA. On the CPU
-    # 8 gives 4x the updates of 32 for ~13 % fewer images/s, and scored FID 143.8 against 180.9
-    # at equal images (43.7 kimg; README, "Training defaults"); a GPU step costs the same at 8 or 32.
+    # 8 gives 4x the updates of 32 for ~13 % fewer images/s; at equal images (43.7 kimg) batch 8
+    # scored FID 143.8, 16 149.8-152.1, 32 169.6-180.9 (README, "Training defaults"). A GPU step
+    # costs about the same at 8 or 32 (Python dispatch), so there the larger batch is free.
     batch: int = 0
     kimg: float = 0.0  # stop after this many thousand real images shown (0: no limit)
     minutes: float = 0.0  # stop after this many minutes (0: no limit)
@@ -163,7 +164,11 @@ class TrainConfig:
 
     @property
     def gamma(self) -> float:
-        return self.r1_gamma if self.r1_gamma >= 0 else 0.0002 * self.resolution**2 / self.batch
+        if self.r1_gamma >= 0:
+            return self.r1_gamma
+        if self.batch == 0:
+            raise ValueError("r1_gamma -1 scales with the batch: resolve batch 0 first (Trainer does)")
+        return 0.0002 * self.resolution**2 / self.batch
 
     def model_config(self) -> GeneratorConfig:
         return GeneratorConfig(
