@@ -120,7 +120,7 @@ def main() -> None:
     print(f"{args.data}: {len(real)} images at {res} px; {args.minutes:g} min each; N={args.n}; "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
     if os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE":
-        # measured: batch-8 bf16 steps ran 28 % slower (train_speed.py, 39.3 -> 27.9 img/s)
+        # measured: batch-8 bf16 steps ran 29 % slower (train_speed.py, 39.3 -> 27.9 img/s)
         print("warning: OMP_WAIT_POLICY=PASSIVE puts OpenMP threads to sleep between the many small ops "
               "of a small-batch step; ganart's side will train slower than this machine can", flush=True)
     rows = []
