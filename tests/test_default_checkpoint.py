@@ -44,7 +44,9 @@ def test_default_checkpoint_card_reports_measured_quality():
 
 def test_default_checkpoint_carries_a_discriminator_for_fine_tuning():
     """`ganart train --init-from checkpoints/emoji64` starts D from the shipped one: it must
-    load and tell real emoji from the shipped generator's samples (it was trained against them)."""
+    load and tell real emoji from the shipped generator's samples (it was trained against them).
+    Since the eighth cut it is the D trained alongside that generator: it ranks reals above
+    samples but sits near its own zero on them, so the test asks for ranking, not a sign."""
     import torch
 
     from ganart.checkpoint import load_discriminator
@@ -61,8 +63,9 @@ def test_default_checkpoint_carries_a_discriminator_for_fine_tuning():
             return D.eval()(x).flatten()
 
     r, f = logits(real), logits(fake)
-    assert r.mean() > f.mean() + 1  # measured when shipped: 2.75 vs -2.19
-    assert (r > 0).float().mean() > 0.75 and (f < 0).float().mean() > 0.75  # measured: 1.0 and 0.94
+    assert r.mean() > f.mean() + 1  # measured when shipped: 2.78 vs -0.43
+    assert (r > 0).float().mean() > 0.75  # measured: 64 of 64
+    assert (r[:, None] > f[None, :]).float().mean() > 0.9  # pairs ranked right (AUC); measured: 0.978
 
 
 def dockerfile_cmd_and_env() -> tuple[list[str], dict[str, str]]:
