@@ -82,6 +82,9 @@ def test_dry_run_prints_config_and_param_counts(tmp_path, shapes, capsys):
     info = json.loads(capsys.readouterr().out)
     assert info["config"]["resolution"] == 16 and info["params"]["G"] > 0 and info["params"]["D"] > 0
     assert not (tmp_path / "x").exists()
+    flags = [f for f in TINY_FLAGS if not f.startswith("--batch=")]
+    assert main(["train", "--data", str(shapes), "--out", str(tmp_path / "x"), *flags, "--dry-run"]) == 0
+    assert json.loads(capsys.readouterr().out)["config"]["batch"] == 8  # batch 0 as resolved on this CPU
 
 
 def test_mbstd_group_flag_reaches_the_discriminator_and_the_checkpoint(tmp_path, shapes):
