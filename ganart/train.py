@@ -76,8 +76,8 @@ class TrainConfig:
     # 8 gives 4x the updates of 32 for ~13 % fewer images/s; at equal images (43.7 kimg) batch 8
     # scored FID 143.8, 16 149.8-152.1, 32 169.6-180.9 (README, "Training defaults"). A GPU step
     # costs about the same at 8 or 32 (Python dispatch), so there the larger batch is free.
-    # Late, fine-tuning the shipped model, batch 32 won instead (FID 110.3 vs 121.8 in 65 min):
-    # continue a long run with --batch 32 --amp off.
+    # Late, fine-tuning the shipped model, batch 32 won instead (FID 110.3 vs 121.8 in 65 min)
+    # and 64 then tied with 32: continue a long run with --batch 32 (or 64) --amp off.
     batch: int = 0
     kimg: float = 0.0  # stop after this many thousand real images shown (0: no limit)
     minutes: float = 0.0  # stop after this many minutes (0: no limit)
