@@ -46,7 +46,7 @@ def test_default_checkpoint_carries_a_discriminator_for_fine_tuning():
     """`ganart train --init-from checkpoints/emoji64` starts D from the shipped one: it must
     load and tell real emoji from the shipped generator's samples (it was trained against them).
     Since the eighth cut it is the D trained alongside that generator: it ranks reals above
-    samples but sits near its own zero on them, so the test asks for ranking, not a sign."""
+    samples but can sit near its own zero on them, so the test asks for ranking, not a sign."""
     import torch
 
     from ganart.checkpoint import load_discriminator
