@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 MAX_PARAMS = 200_000_000
+# fields that set channel widths (or none at all): the ones a checkpoint may be grown along
+_WIDTH_FIELDS = ("channel_base", "channel_max", "channel_min", "d_channel_base", "d_channel_max", "mbstd_group")
 
 
 def _is_pow2(n: int) -> bool:
@@ -120,6 +122,26 @@ class GeneratorConfig:
             cin, cout = self.channels(res // 2), self.channels(res)
             n += conv(cin, cout) + conv(cout, cout) + torgb(cout)
         return n
+
+    def growth_problem(self, wider: GeneratorConfig) -> str | None:
+        """Why this shape's weights cannot be grown into ``wider`` (None when they can).
+
+        Growing (``models.grown_state``) adds channels to layers and nothing else: every
+        other field must match, no layer may lose channels, and the 4x4 level (the learned
+        constant, D's minibatch-std conv and its dense head) keeps its width.
+        """
+        fixed = [f.name for f in fields(self) if f.name not in _WIDTH_FIELDS]
+        diff = [f"{k} {getattr(self, k)!r} -> {getattr(wider, k)!r}" for k in fixed
+                if getattr(self, k) != getattr(wider, k)]
+        if diff:
+            return "only channel widths can change; " + ", ".join(diff)
+        for side, width in (("G", GeneratorConfig.channels), ("D", GeneratorConfig.d_channels)):
+            for res in self.resolutions:
+                old, new = width(self, res), width(wider, res)
+                if new < old or (res == 4 and new != old):
+                    keep = "keep" if res == 4 else "at least keep"
+                    return f"{side} at {res}x{res} would go from {old} to {new} channels; it must {keep} {old}"
+        return None
 
     # --- (de)serialisation ----------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -391,3 +391,41 @@ class Discriminator(nn.Module):
             x = block(x)
         x = self.conv(self.minibatch_std(x))
         return self.out(self.fc(x.flatten(1)))
+
+
+# --- growing a trained model --------------------------------------------------------------
+
+
+def grown_state(state: dict[str, torch.Tensor], into: nn.Module) -> dict[str, torch.Tensor]:
+    """A narrower model's ``state`` embedded in ``into``'s wider layers, computing the same function.
+
+    Each tensor that grew is a layer with more channels (its config passed
+    ``GeneratorConfig.growth_problem``): dim 0 is its outputs, dim 1 (weights) its inputs.
+    The old block goes into the leading corner; the new input columns are zero, so the new
+    channels add nothing until trained (their gradients are not zero); the new output rows
+    keep ``into``'s fresh init. Equalised-LR weights are divided by sqrt(fan_in) at run time,
+    so the copied block is multiplied by sqrt(new_in / old_in): the effective weights stay exact.
+    Tensors of equal shape are copied as they are.
+    """
+    target = into.state_dict()
+    if state.keys() != target.keys():
+        missing, extra = sorted(target.keys() - state.keys()), sorted(state.keys() - target.keys())
+        raise ValueError(f"cannot grow: tensors missing {missing[:3]}, unexpected {extra[:3]}")
+    out: dict[str, torch.Tensor] = {}
+    for name, big in target.items():
+        small = state[name].to(big.device, big.dtype)
+        if small.shape == big.shape:
+            out[name] = small.clone()
+            continue
+        if small.ndim != big.ndim or small.shape[2:] != big.shape[2:] or any(
+            s > b for s, b in zip(small.shape, big.shape)
+        ):
+            raise ValueError(f"cannot grow {name}: {tuple(small.shape)} does not fit in {tuple(big.shape)}")
+        grown = big.detach().clone()
+        scale = 1.0
+        if grown.ndim >= 2:
+            grown[:, small.shape[1] :] = 0
+            scale = math.sqrt(big.shape[1] / small.shape[1])
+        grown[tuple(slice(0, n) for n in small.shape)] = small * scale
+        out[name] = grown
+    return out

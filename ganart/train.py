@@ -47,7 +47,7 @@ from .config import GeneratorConfig
 from .data import EMOJI_LICENSE, ImageBatches, Preprocess, load_dataset
 from .hub import write_card
 from .latent import seeds_to_z
-from .models import Discriminator, Generator
+from .models import Discriminator, Generator, grown_state
 from .sampler import make_grid, resolve_device, to_images
 
 STATE_NAME = "state.safetensors"
@@ -67,6 +67,9 @@ class TrainConfig:
     mapping_layers: int = GeneratorConfig.mapping_layers
     channel_base: int = GeneratorConfig.channel_base
     channel_max: int = GeneratorConfig.channel_max
+    # D's own widths (0: the same as G's); a wider G than D costs less per image, as D runs 3x per step
+    d_channel_base: int = GeneratorConfig.d_channel_base
+    d_channel_max: int = GeneratorConfig.d_channel_max
     # Off by default: per-pixel noise turned into coloured speckle on flat emoji art in every
     # run that had it (README, "Training defaults"); --use-noise for photos with stochastic detail.
     use_noise: bool = False
@@ -177,6 +180,7 @@ class TrainConfig:
             resolution=self.resolution, z_dim=self.z_dim, w_dim=self.w_dim,
             mapping_layers=self.mapping_layers, channel_base=self.channel_base,
             channel_max=self.channel_max, use_noise=self.use_noise, mbstd_group=self.mbstd_group,
+            d_channel_base=self.d_channel_base, d_channel_max=self.d_channel_max,
         )
 
 
@@ -276,6 +280,10 @@ def _optim_load(prefix: str, opt: torch.optim.Optimizer, tensors: dict[str, torc
     opt.load_state_dict({"state": state, "param_groups": groups})
 
 
+def _count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
 def _remove_snapshot(folder: Path) -> None:
     """Rename out of the step* namespace first (atomic), then delete: a kill mid-delete
     leaves a .del-* folder, never a half-deleted snapshot that looks complete."""
@@ -311,15 +319,7 @@ class Trainer:
             self.G = Generator(mcfg).to(self.device)
             self.D = Discriminator(mcfg).to(self.device)
         if cfg.init_from:
-            self.G.load_state_dict(load_checkpoint(cfg.init_from).generator.state_dict())
-            D = load_discriminator(cfg.init_from)
-            if D is not None:
-                self.D.load_state_dict(D.state_dict())
-            if self.rank == 0:
-                print(f"ganart train: G from {cfg.init_from}; "
-                      + (f"D from its {DISCRIMINATOR_NAME}" if D is not None else
-                         f"no {DISCRIMINATOR_NAME} there, so D starts from scratch (--d-warmup-kimg helps)"),
-                      file=sys.stderr)
+            self._init_from(cfg.init_from, mcfg)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self._broadcast_params()
         hp = self._optim_hparams()
@@ -338,6 +338,28 @@ class Trainer:
         self._good: dict[str, Any] | None = None
 
     # --- setup --------------------------------------------------------------------------
+    def _init_from(self, source: str, mcfg: GeneratorConfig) -> None:
+        """G (and D, if saved) from a checkpoint: of this shape, or a narrower one grown into it."""
+        src = load_checkpoint(source)
+        problem = src.config.growth_problem(mcfg)
+        if problem:
+            raise ValueError(f"{source}: cannot fine-tune into this model shape: {problem}")
+        self.G.load_state_dict(grown_state(src.generator.state_dict(), self.G))
+        D = load_discriminator(source)
+        if D is not None:
+            self.D.load_state_dict(grown_state(D.state_dict(), self.D))
+        if self.rank != 0:
+            return
+        msg = f"ganart train: G from {source}; " + (
+            f"D from its {DISCRIMINATOR_NAME}" if D is not None
+            else f"no {DISCRIMINATOR_NAME} there, so D starts from scratch (--d-warmup-kimg helps)")
+        now = self.param_counts()
+        grown = [f"{k} {_count(m):,} -> {now[k]:,}" for k, m in (("G", src.generator), ("D", D))
+                 if m is not None and _count(m) != now[k]]
+        if grown:
+            msg += "; grown to this shape, same outputs (parameters " + ", ".join(grown) + ")"
+        print(msg, file=sys.stderr)
+
     def _optim_hparams(self) -> dict[str, dict[str, Any]]:
         """Adam's lr and betas per optimiser, from the config (D's corrected for lazy R1)."""
         mb = self.cfg.r1_interval / (self.cfg.r1_interval + 1)
@@ -359,7 +381,7 @@ class Trainer:
         self.data = ImageBatches(images, self.device, seed=self.cfg.seed * 1000 + self.rank, mirror=self.cfg.mirror)
 
     def param_counts(self) -> dict[str, int]:
-        return {"G": sum(p.numel() for p in self.G.parameters()), "D": sum(p.numel() for p in self.D.parameters())}
+        return {"G": _count(self.G), "D": _count(self.D)}
 
     # --- one step ------------------------------------------------------------------------
     def _autocast(self):

@@ -51,3 +51,28 @@ def test_from_dict_round_trip_and_unknown_keys():
     assert GeneratorConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match="unknown model config keys: bogus"):
         GeneratorConfig.from_dict({**cfg.to_dict(), "bogus": 1})
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(w_dim=64), "only channel widths can change; w_dim 32 -> 64"),
+        (dict(resolution=32), "only channel widths can change; resolution 16 -> 32"),
+        (dict(channel_base=128, channel_min=8), "G at 8x8 would go from 32 to 16 channels; it must at least keep 32"),
+        (dict(channel_max=64, channel_base=512), "G at 4x4 would go from 32 to 64 channels; it must keep 32"),
+        (dict(d_channel_base=128, channel_min=8), "D at 8x8 would go from 32 to 16 channels; it must at least keep 32"),
+    ],
+)
+def test_growth_problem_names_what_cannot_grow(change, message):
+    from conftest import tiny_config
+
+    assert tiny_config().growth_problem(tiny_config(**change)) == message
+
+
+def test_growth_allows_wider_layers_above_4px_and_the_same_shape():
+    from conftest import tiny_config
+
+    base = tiny_config()
+    assert base.growth_problem(base) is None
+    assert base.growth_problem(tiny_config(channel_base=512, mbstd_group=2)) is None
+    assert base.growth_problem(tiny_config(channel_min=32)) is None

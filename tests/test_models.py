@@ -88,3 +88,45 @@ def test_batch_invariance_on_cpu():
 def test_discriminator_minibatch_std_odd_batch():
     D = Discriminator(tiny_config())
     assert D(torch.randn(3, 3, 16, 16)).shape == (3, 1)
+
+
+def test_grown_model_computes_the_same_function_and_its_new_channels_train():
+    from ganart.models import grown_state
+
+    small = tiny_generator(use_noise=True).eval()
+    wide_cfg = tiny_config(use_noise=True, channel_base=512)
+    assert small.cfg.growth_problem(wide_cfg) is None
+    assert wide_cfg.channels(16) == 2 * small.cfg.channels(16)  # the 16 px layers really grew
+    wide = Generator(wide_cfg)
+    wide.load_state_dict(grown_state(small.state_dict(), wide))
+    wide.eval()
+    ws = small.mapping(torch.randn(4, small.cfg.z_dim, generator=torch.Generator().manual_seed(1)))
+    with torch.no_grad():
+        for mode in ("const", "none"):
+            assert torch.allclose(wide.synthesis(ws, mode), small.synthesis(ws, mode), atol=1e-5)
+    torch.manual_seed(0)
+    d_small = Discriminator(small.cfg)
+    d_wide = Discriminator(wide_cfg)
+    d_wide.load_state_dict(grown_state(d_small.state_dict(), d_wide))
+    img = torch.randn(5, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.allclose(d_wide(img), d_small(img), atol=1e-5)
+    assert sum(p.numel() for p in d_wide.parameters()) > sum(p.numel() for p in d_small.parameters())
+    # the new input columns start at zero but get gradients, so the new channels can learn
+    conv = wide.synthesis_net.blocks[-1].conv1
+    assert conv.weight[:, small.cfg.channels(16):].abs().sum() == 0
+    wide.train()
+    wide.synthesis(ws.detach(), "random").square().mean().backward()
+    assert conv.weight.grad[:, small.cfg.channels(16):].abs().sum() > 0
+
+
+def test_grown_state_refuses_tensors_that_do_not_fit():
+    import pytest
+
+    from ganart.models import grown_state
+
+    wide = tiny_generator(channel_base=512)
+    with pytest.raises(ValueError, match="does not fit"):
+        tiny_generator().load_state_dict(grown_state(wide.state_dict(), tiny_generator()))
+    with pytest.raises(ValueError, match="tensors missing"):
+        grown_state(tiny_generator().state_dict(), tiny_generator(use_noise=False))

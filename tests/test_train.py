@@ -208,6 +208,35 @@ def test_init_from_fine_tunes(tmp_path, shapes):
         assert torch.equal(v, src[k])
 
 
+def test_init_from_a_narrower_checkpoint_grows_it_into_this_shape(tmp_path, shapes, capsys):
+    from ganart.checkpoint import load_discriminator
+
+    base = trainer(tmp_path, shapes, "base", max_steps=2)
+    base.fit()
+    # G wider at 16 px, D as it was: both load, and both compute what the checkpoint did
+    wide = trainer(tmp_path, shapes, "wide", init_from=str(tmp_path / "base"), channel_base=512, d_channel_base=256,
+                   max_steps=2)
+    err = capsys.readouterr().err
+    assert "grown to this shape, same outputs" in err and "G " in err and "D " not in err.split("parameters")[1]
+    assert wide.G.cfg.channels(16) == 32 and wide.D.cfg.d_channels(16) == 16
+    src = load_checkpoint(tmp_path / "base").generator
+    ws = src.mapping(torch.randn(3, src.cfg.z_dim))
+    with torch.no_grad():
+        assert torch.allclose(wide.G_ema.synthesis(ws), src.synthesis(ws), atol=1e-5)
+    for k, v in load_discriminator(tmp_path / "base").state_dict().items():
+        assert torch.equal(wide.D.state_dict()[k], v)
+    conv = wide.G.synthesis_net.blocks[-1].conv1
+    assert conv.weight[:, 16:].abs().sum() == 0
+    wide.fit()  # it trains: the new channels' zero input columns move, and the run saves the wide shape
+    assert conv.weight[:, 16:].abs().sum() > 0
+    assert load_checkpoint(tmp_path / "wide").config.channels(16) == 32
+    # a shape it cannot grow into is refused by name, before any training
+    with pytest.raises(ValueError, match="cannot fine-tune into this model shape: only channel widths can change; w_dim 32 -> 64"):
+        trainer(tmp_path, shapes, "bad", init_from=str(tmp_path / "base"), w_dim=64)
+    with pytest.raises(ValueError, match="G at 16x16 would go from 32 to 16 channels"):
+        trainer(tmp_path, shapes, "back", init_from=str(tmp_path / "wide"))
+
+
 def test_run_folder_carries_d_and_init_from_loads_both(tmp_path, shapes, capsys):
     from ganart.checkpoint import DISCRIMINATOR_NAME, CheckpointError, load_discriminator
     from ganart.hub import push
