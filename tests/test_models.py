@@ -1,7 +1,8 @@
+import pytest
 import torch
 from conftest import tiny_config, tiny_generator
 
-from ganart.models import Discriminator, Generator, truncate
+from ganart.models import Discriminator, Generator, grown_state, truncate
 
 
 def test_generator_shapes_and_range():
@@ -91,8 +92,6 @@ def test_discriminator_minibatch_std_odd_batch():
 
 
 def test_grown_model_computes_the_same_function_and_its_new_channels_train():
-    from ganart.models import grown_state
-
     small = tiny_generator(use_noise=True).eval()
     wide_cfg = tiny_config(use_noise=True, channel_base=512)
     assert small.cfg.growth_problem(wide_cfg) is None
@@ -121,10 +120,6 @@ def test_grown_model_computes_the_same_function_and_its_new_channels_train():
 
 
 def test_grown_state_refuses_tensors_that_do_not_fit():
-    import pytest
-
-    from ganart.models import grown_state
-
     wide = tiny_generator(channel_base=512)
     with pytest.raises(ValueError, match="does not fit"):
         tiny_generator().load_state_dict(grown_state(wide.state_dict(), tiny_generator()))
