@@ -92,6 +92,10 @@ class TrainConfig:
     lr_d: float = 0.0025
     r1_gamma: float = 0.1  # picked by hand, not by a sweep; -1: 0.0002 * resolution^2 / batch (SG2-ADA's heuristic)
     r1_interval: int = 16
+    # LeCam regulariser weight (Tseng et al. 2021, for limited data; 0: off): D's logits on reals
+    # are pulled toward a running mean of its fake logits and vice versa, which bounds how far
+    # apart an overfitting D can push them.
+    lecam: float = 0.0
     style_mixing: float = 0.5
     ema_kimg: float = 10.0
     ema_rampup: float = 0.05
@@ -140,7 +144,7 @@ class TrainConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("kimg", "minutes", "snapshot_kimg", "snapshot_minutes", "ema_kimg", "ada_kimg", "eval_every",
-                     "d_warmup_kimg"):
+                     "d_warmup_kimg", "lecam"):
             v = getattr(self, name)
             if not math.isfinite(v) or v < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {v}")
@@ -280,6 +284,24 @@ def _optim_load(prefix: str, opt: torch.optim.Optimizer, tensors: dict[str, torc
     opt.load_state_dict({"state": state, "param_groups": groups})
 
 
+LECAM_DECAY = 0.99  # the LeCam paper's running-mean decay, per D step
+
+
+def lecam_anchors(anchors: torch.Tensor, real_mean: torch.Tensor, fake_mean: torch.Tensor) -> torch.Tensor:
+    """Running means of D's logits: anchors [3] = (real, fake, started) -> the updated anchors.
+    The first update takes the batch means as they are (no bias toward a zero start)."""
+    now = torch.stack([real_mean, fake_mean]).detach().float()
+    decay = LECAM_DECAY * anchors[2]  # 0 before the first update
+    return torch.cat([now.lerp(anchors[:2], decay), anchors.new_ones(1)])
+
+
+def lecam_penalty(logits_real: torch.Tensor, logits_fake: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
+    """LeCam: reals' logits above the fakes' running mean, and fakes' below the reals', cost their
+    squared excess (Tseng et al. 2021, eq. 3)."""
+    return (F.relu(logits_real - anchors[1]).square().mean()
+            + F.relu(anchors[0] - logits_fake).square().mean())
+
+
 def _count(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
@@ -335,6 +357,7 @@ class Trainer:
         self.real: Any = None
         self.stop_requested = False
         self._ada_acc = torch.zeros((), device=self.device)  # sign sum not yet read back
+        self.lecam = torch.zeros(3, device=self.device)  # LeCam's running logit means (lecam_anchors)
         self._good: dict[str, Any] | None = None
 
     # --- setup --------------------------------------------------------------------------
@@ -446,6 +469,13 @@ class Trainer:
             (grad,) = torch.autograd.grad(logits_real.sum(), real_aug, create_graph=True)
             r1 = grad.float().square().sum(dim=(1, 2, 3)).mean()
             loss_D = loss_D + r1 * (cfg.gamma / 2 * cfg.r1_interval)
+        if cfg.lecam > 0:
+            means = torch.stack([logits_real.mean(), logits_fake.mean()]).detach()
+            if self.world > 1:  # one set of anchors for all ranks
+                torch.distributed.all_reduce(means)
+                means /= self.world
+            self.lecam = lecam_anchors(self.lecam, means[0], means[1])
+            loss_D = loss_D + cfg.lecam * lecam_penalty(logits_real, logits_fake, self.lecam)
         self.opt_D.zero_grad(set_to_none=True)
         loss_D.backward()
 
@@ -498,6 +528,7 @@ class Trainer:
             "G": copy.deepcopy(self.G.state_dict()), "D": copy.deepcopy(self.D.state_dict()),
             "G_ema": copy.deepcopy(self.G_ema.state_dict()),
             "opt_G": copy.deepcopy(self.opt_G.state_dict()), "opt_D": copy.deepcopy(self.opt_D.state_dict()),
+            "lecam": self.lecam.clone(),
         }
 
     def _rollback(self, loss_G: torch.Tensor, loss_D: torch.Tensor) -> dict[str, float]:
@@ -509,6 +540,7 @@ class Trainer:
             self.G_ema.load_state_dict(self._good["G_ema"])
             self.opt_G.load_state_dict(self._good["opt_G"])
             self.opt_D.load_state_dict(self._good["opt_D"])
+            self.lecam = self._good["lecam"].clone()
         self.p.nan_events += 1
         self.p.step += 1  # move on to fresh random draws
         event = {"event": "non_finite_loss", "step": self.p.step, "loss_G": loss_G.item(),
@@ -535,6 +567,7 @@ class Trainer:
             tensors[f"rng/{name}"] = getattr(self, name).get_state().cpu()
         if self.data is not None:
             tensors["rng/data"] = self.data.generator.get_state()
+        tensors["lecam/anchors"] = self.lecam.detach().cpu()
         meta = {
             "ganart_version": __version__,
             "progress": json.dumps(asdict(self.p)),
@@ -591,6 +624,8 @@ class Trainer:
                   f"restarts from its seed ({self.device.type})", file=sys.stderr)
         if self.data is not None and "rng/data" in tensors:
             self.data.generator.set_state(tensors["rng/data"])
+        if "lecam/anchors" in tensors:  # older snapshots have none: LeCam starts afresh
+            self.lecam = tensors["lecam/anchors"].to(self.device)
         self.p = Progress(**json.loads(meta["progress"]))
         if self.p.aug_p > self.cfg.ada_max_p:  # a lower cap given on resume applies at once
             print(f"ganart train: ADA p {self.p.aug_p:g} in {folder.name} capped to {self.cfg.ada_max_p:g} (--ada-max-p)",

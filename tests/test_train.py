@@ -18,7 +18,16 @@ from shapes import make_shapes
 
 from ganart.checkpoint import load_checkpoint
 from ganart.cli import main
-from ganart.train import STATE_NAME, TrainConfig, Trainer, training_device, use_bf16
+from ganart.train import (
+    LECAM_DECAY,
+    STATE_NAME,
+    TrainConfig,
+    Trainer,
+    lecam_anchors,
+    lecam_penalty,
+    training_device,
+    use_bf16,
+)
 
 TINY = dict(resolution=16, z_dim=32, w_dim=32, mapping_layers=2, channel_base=256, channel_max=32,
             batch=4, grid=4, r1_interval=2, ada_interval=2, aug_p=0.5, ada_kimg=1.0, log_every=1)
@@ -112,6 +121,39 @@ def test_exact_resume(tmp_path, shapes):
         assert torch.equal(a[k], b[k]), k
 
 
+def test_lecam_anchors_and_penalty():
+    start = torch.zeros(3)
+    a = lecam_anchors(start, torch.tensor(2.0), torch.tensor(-1.0))
+    assert a.tolist() == [2.0, -1.0, 1.0]  # the first batch's means, not pulled toward 0
+    b = lecam_anchors(a, torch.tensor(4.0), torch.tensor(1.0))
+    assert torch.allclose(b[:2], torch.tensor([LECAM_DECAY * 2 + (1 - LECAM_DECAY) * 4,
+                                               LECAM_DECAY * -1 + (1 - LECAM_DECAY) * 1]))
+    # reals below the fakes' anchor and fakes above the reals' anchor cost nothing
+    assert lecam_penalty(torch.tensor([-2.0, -1.5]), torch.tensor([3.0, 2.5]), a) == 0
+    # otherwise the squared excess: reals (0.5 - -1)^2 / 2 ; fakes (2 - 1)^2 / 2
+    expect = (1.5**2 + 0) / 2 + (0 + 1.0**2) / 2
+    assert lecam_penalty(torch.tensor([0.5, -3.0]), torch.tensor([1.0, 5.0]), a).item() == pytest.approx(expect)
+
+
+def test_lecam_changes_d_steps_and_resumes_exactly(tmp_path, shapes):
+    plain = trainer(tmp_path, shapes, "plain", max_steps=2)
+    plain.fit()
+    straight = trainer(tmp_path, shapes, "straight", max_steps=4, lecam=0.5)
+    straight.fit()
+    anchors = straight.lecam
+    assert anchors[2] == 1 and torch.isfinite(anchors).all() and anchors[0] != 0
+    # same seed, same data: only the regulariser differs, so D's weights do after 2 steps
+    first = trainer(tmp_path, shapes, "split", max_steps=2, lecam=0.5)
+    first.fit()
+    assert any(not torch.equal(v, first.D.state_dict()[k]) for k, v in plain.D.state_dict().items())
+    second = trainer(tmp_path, shapes, "split", max_steps=4, resume="auto", lecam=0.5)
+    second.fit()
+    a, b = full_state(straight), full_state(second)
+    assert a.keys() == b.keys() and "lecam/anchors" in a
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
 def test_resume_a_snapshot_from_another_device_type(tmp_path, shapes, capsys):
     # A CPU snapshot resumed on CUDA: the device-side noise generator's saved state has the
     # other device's size (CPU 5,056 bytes, CUDA 16). That raised "RNG state is wrong size" on
@@ -179,10 +221,11 @@ def test_bad_configs_and_data(tmp_path, shapes):
 
 
 def test_non_finite_loss_rolls_back(tmp_path, shapes):
-    t = trainer(tmp_path, shapes)
+    t = trainer(tmp_path, shapes, lecam=0.5)
     t.load_data()
     t.train_step()
     t.remember_good()
+    good_anchors = t.lecam.clone()
     good = {k: v.clone() for k, v in t.D.state_dict().items()}
     good_G = {k: v.clone() for k, v in t.G.state_dict().items()}
     with torch.no_grad():
@@ -194,6 +237,7 @@ def test_non_finite_loss_rolls_back(tmp_path, shapes):
         assert torch.equal(v, good[k])  # rolled back to the last good state
     for k, v in t.G.state_dict().items():
         assert torch.equal(v, good_G[k])  # G stepped before D in this step: undone too
+    assert torch.equal(t.lecam, good_anchors)  # LeCam's running means saw the bad logits: undone
     assert torch.isfinite(t.train_step()["loss_D"])  # and training goes on
     events = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert events[0]["event"] == "non_finite_loss" and events[0]["rolled_back"]
