@@ -625,7 +625,10 @@ class Trainer:
         if self.data is not None and "rng/data" in tensors:
             self.data.generator.set_state(tensors["rng/data"])
         if "lecam/anchors" in tensors:  # older snapshots have none: LeCam starts afresh
-            self.lecam = tensors["lecam/anchors"].to(self.device)
+            anchors = tensors["lecam/anchors"]
+            if anchors.shape != (3,) or not torch.isfinite(anchors).all():
+                raise ValueError(f"lecam/anchors must be 3 finite numbers, got {anchors.tolist()}")
+            self.lecam = anchors.float().to(self.device)
         self.p = Progress(**json.loads(meta["progress"]))
         if self.p.aug_p > self.cfg.ada_max_p:  # a lower cap given on resume applies at once
             print(f"ganart train: ADA p {self.p.aug_p:g} in {folder.name} capped to {self.cfg.ada_max_p:g} (--ada-max-p)",

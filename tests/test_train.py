@@ -432,7 +432,7 @@ def test_resume_with_another_model_shape_names_the_flag(tmp_path, shapes, capsys
                  "--max-steps", "3", "--resume", "auto"]) == 0
 
 
-@pytest.mark.parametrize("damage", ["truncate", "no_config", "bad_tensor"])
+@pytest.mark.parametrize("damage", ["truncate", "no_config", "bad_tensor", "bad_lecam"])
 def test_resume_from_a_damaged_snapshot_is_a_clear_error(tmp_path, shapes, capsys, damage):
     trainer(tmp_path, shapes, "run", max_steps=2).fit()
     snap = next((tmp_path / "run" / "snapshots").iterdir())
@@ -444,6 +444,8 @@ def test_resume_from_a_damaged_snapshot_is_a_clear_error(tmp_path, shapes, capsy
             meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
         if damage == "no_config":
             del meta["config"]
+        elif damage == "bad_lecam":  # would fail mid-run at the first LeCam step, not at load
+            tensors["lecam/anchors"] = torch.tensor([float("nan"), 0.0])
         else:
             tensors["G/synthesis_net.blocks.0.const"] = torch.zeros(1, 2, 3)
         save_file(tensors, str(state), metadata=meta)
@@ -452,6 +454,8 @@ def test_resume_from_a_damaged_snapshot_is_a_clear_error(tmp_path, shapes, capsy
                  "--max-steps", "4", "--resume", str(snap)]) == 2
     err = capsys.readouterr().err
     assert f"{snap}: cannot resume from this snapshot" in err and "Traceback" not in err
+    if damage == "bad_lecam":
+        assert "lecam/anchors" in err
 
 
 def test_ada_max_p_caps_the_probability_and_applies_on_resume(tmp_path, shapes, capsys):
