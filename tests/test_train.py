@@ -444,7 +444,7 @@ def test_resume_from_a_damaged_snapshot_is_a_clear_error(tmp_path, shapes, capsy
             meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
         if damage == "no_config":
             del meta["config"]
-        elif damage == "bad_lecam":  # would fail mid-run at the first LeCam step, not at load
+        elif damage == "bad_lecam":  # was loaded as it was: a --lecam run then failed at its first step
             tensors["lecam/anchors"] = torch.tensor([float("nan"), 0.0])
         else:
             tensors["G/synthesis_net.blocks.0.const"] = torch.zeros(1, 2, 3)
