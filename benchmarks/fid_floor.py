@@ -22,7 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ganart.data import Preprocess, load_dataset  # noqa: E402
-from ganart.metrics import fid_kid, reference_features  # noqa: E402
+from ganart.metrics import fid_kid, reference_features, summary  # noqa: E402
 
 
 def main() -> None:
@@ -41,8 +41,7 @@ def main() -> None:
     for label, ref, part in ((f"{args.n} of the set vs all {len(real)}", feats, feats[pick]),
                              (f"{args.n} vs the other {len(rest)} (disjoint)", feats[rest], feats[pick])):
         r = fid_kid(ref, part)
-        print(f"{args.data} {args.resolution} px, {label}: FID {r['fid']:.2f}, "
-              f"KID {r['kid'] * 1e3:.2f} ± {r['kid_std'] * 1e3:.2f} (x1e-3)")
+        print(f"{args.data} {args.resolution} px, {label}: {summary(r)}")
 
 
 if __name__ == "__main__":

@@ -130,8 +130,7 @@ def main() -> None:
         result = metrics.evaluate(real, fake)
         rows.append((name, info, result))
         print(f"{name:7s} {info['images_seen']:>8,d} images in {info['seconds'] / 60:5.1f} min "
-              f"({info['images_seen'] / info['seconds']:5.1f} img/s): FID {result['fid']:7.2f}  "
-              f"KID {result['kid'] * 1e3:6.2f} ± {result['kid_std'] * 1e3:.2f} (x1e-3)", flush=True)
+              f"({info['images_seen'] / info['seconds']:5.1f} img/s): {metrics.summary(result)}", flush=True)
     ratio = rows[1][2]["fid"] / rows[0][2]["fid"]
     print(f"ganart FID / DCGAN FID = {ratio:.3f} (target <= 0.5: {'met' if ratio <= 0.5 else 'missed'})")
 

@@ -135,8 +135,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     real_f, fake_f = metrics.reference_features(real), metrics.features(fake)
     result = metrics.fid_kid(real_f, fake_f)
     result.update(psi=args.psi, dataset=args.data)
-    print(f"FID {result['fid']:.2f}  KID {result['kid'] * 1e3:.2f} ± {result['kid_std'] * 1e3:.2f} (x1e-3)  "
-          f"N={args.n} fake vs {len(real)} real, psi={args.psi}")
+    print(f"{metrics.summary(result)}  N={args.n} fake vs {len(real)} real, psi={args.psi}")
     folder = sampler.checkpoint.path
     if args.write and not Path(args.checkpoint).expanduser().exists():
         # a Hub id resolves into huggingface_hub's cache, whose files must stay as downloaded

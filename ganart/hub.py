@@ -50,17 +50,21 @@ GENERATED = "<!-- ganart:generated card: `ganart train` and `ganart eval` rewrit
 METRICS_BEGIN, METRICS_END = "<!-- ganart:metrics -->", "<!-- /ganart:metrics -->"
 
 
+def _pr(r: dict) -> str:
+    return f"{r['precision']:.3f} / {r['recall']:.3f}" if "precision" in r else "not measured"
+
+
 def metrics_block(metrics: dict) -> str:
     """The FID/KID table between markers, so `ganart eval` can refresh it inside any card."""
     rows = "\n".join(
         f"| {name} | {r.get('fid', float('nan')):.2f} | {1e3 * r.get('kid', float('nan')):.2f} ± "
         f"{1e3 * r.get('kid_std', float('nan')):.2f} | {r.get('n_fake', '?')} vs {r.get('n_real', '?')} "
-        f"| {r.get('psi', '?')} |"
+        f"| {r.get('psi', '?')} | {_pr(r)} |"
         for name, r in sorted(metrics.items()) if isinstance(r, dict)
-    ) or "| not measured | | | | |"
+    ) or "| not measured | | | | | |"
     return f"""{METRICS_BEGIN}
-| metric key | FID | KID ×1e3 | N fake vs real | ψ |
-| --- | --- | --- | --- | --- |
+| metric key | FID | KID ×1e3 | N fake vs real | ψ | precision / recall (k=3) |
+| --- | --- | --- | --- | --- | --- |
 {rows}
 {METRICS_END}"""
 

@@ -110,17 +110,49 @@ def reference_features(images: np.ndarray) -> np.ndarray:
     return cached_array(cache_dir().parent / "inception" / f"{key}-{len(images)}.npy", lambda: features(images))
 
 
+def _sq_dists(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Squared L2 distances [len(a), len(b)] (clipped at 0 against rounding)."""
+    return np.maximum((a**2).sum(1)[:, None] - 2 * a @ b.T + (b**2).sum(1)[None], 0)
+
+
+def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> tuple[float, float]:
+    """Improved precision and recall (Kynkaanniemi et al. 2019) of feature arrays: each set's
+    manifold is the union of balls reaching every point's k-th nearest neighbour in that set.
+    Precision: the share of fakes inside the real manifold (fidelity); recall: the share of reals
+    inside the fake manifold (coverage). FID mixes the two; these tell them apart."""
+    if min(len(real), len(fake)) <= k:
+        raise MetricsError(f"precision/recall with k={k} need more than {k} samples in each set")
+
+    def radii(x: np.ndarray) -> np.ndarray:  # [N] squared distance to the k-th neighbour (not self)
+        return np.partition(_sq_dists(x, x), k, axis=1)[:, k]
+
+    d = _sq_dists(fake, real)  # [F, R]
+    precision = float((d <= radii(real)[None]).any(1).mean())
+    recall = float((d <= radii(fake)[:, None]).any(0).mean())
+    return precision, recall
+
+
 def fid_kid(real: np.ndarray, fake: np.ndarray, kid_subset: int = 1000) -> dict[str, float]:
-    """Both metrics from feature arrays."""
+    """FID, KID, and (with more than 3 samples per set) precision/recall at k = 3, from feature arrays."""
     fid = frechet_distance(*stats(real), *stats(fake))
     k, ks = kid(real, fake, subset_size=kid_subset)
-    return {"fid": fid, "kid": k, "kid_std": ks, "n_real": len(real), "n_fake": len(fake)}
+    out = {"fid": fid, "kid": k, "kid_std": ks, "n_real": len(real), "n_fake": len(fake)}
+    if min(len(real), len(fake)) > 3:
+        out["precision"], out["recall"] = precision_recall(real, fake, k=3)
+    return out
+
+
+def summary(result: dict) -> str:
+    """One line for a metrics dict from fid_kid."""
+    line = f"FID {result['fid']:.2f}  KID {result['kid'] * 1e3:.2f} ± {result['kid_std'] * 1e3:.2f} (x1e-3)"
+    if "precision" in result:
+        line += f"  precision {result['precision']:.3f}  recall {result['recall']:.3f}"
+    return line
 
 
 def nearest(fake: np.ndarray, real: np.ndarray, k: int) -> np.ndarray:
     """Indices [N_fake, k] of each generated sample's nearest training images (L2)."""
-    d = (fake**2).sum(1)[:, None] - 2 * fake @ real.T + (real**2).sum(1)[None]
-    return np.argsort(d, axis=1)[:, :k]
+    return np.argsort(_sq_dists(fake, real), axis=1)[:, :k]
 
 
 @torch.inference_mode()

@@ -96,6 +96,9 @@ class TrainConfig:
     # are pulled toward a running mean of its fake logits and vice versa, which bounds how far
     # apart an overfitting D can push them.
     lecam: float = 0.0
+    # Anneal both learning rates over the run's --kimg (none | linear | cosine, falling to 0 at
+    # --kimg): a late run that swings from snapshot to snapshot settles instead.
+    lr_decay: str = "none"
     style_mixing: float = 0.5
     ema_kimg: float = 10.0
     ema_rampup: float = 0.05
@@ -163,6 +166,10 @@ class TrainConfig:
         bad = [p for p in self.policy if p not in POLICIES]
         if bad:
             raise ValueError(f"augment: unknown policy {bad[0]!r} (choose from {', '.join(POLICIES)})")
+        if self.lr_decay not in LR_DECAYS:
+            raise ValueError(f"lr_decay must be one of {', '.join(LR_DECAYS)}, got {self.lr_decay!r}")
+        if self.lr_decay != "none" and self.kimg <= 0:
+            raise ValueError(f"lr_decay {self.lr_decay} needs --kimg: the schedule is measured in images")
         if self.amp not in ("auto", "bf16", "off"):
             raise ValueError(f"amp must be auto, bf16 or off, got {self.amp!r}")
         self.model_config()  # validates the model shape
@@ -287,6 +294,18 @@ def _optim_load(prefix: str, opt: torch.optim.Optimizer, tensors: dict[str, torc
 LECAM_DECAY = 0.99  # the LeCam paper's running-mean decay, per D step
 
 
+LR_DECAYS = ("none", "linear", "cosine")
+
+
+def lr_scale(nimg: int, total: int, kind: str) -> float:
+    """The learning-rate multiplier after `nimg` of a run's `total` images: 1 for "none"; "linear"
+    and "cosine" fall from 1 to 0 at `total` (and stay there)."""
+    if kind == "none":
+        return 1.0
+    t = min(max(nimg / total, 0.0), 1.0)
+    return 1.0 - t if kind == "linear" else 0.5 * (1.0 + math.cos(math.pi * t))
+
+
 def lecam_anchors(anchors: torch.Tensor, real_mean: torch.Tensor, fake_mean: torch.Tensor) -> torch.Tensor:
     """Running means of D's logits: anchors [3] = (real, fake, started) -> the updated anchors.
     The first update takes the batch means as they are (no bias toward a zero start)."""
@@ -383,11 +402,20 @@ class Trainer:
             msg += "; grown to this shape, same outputs (parameters " + ", ".join(grown) + ")"
         print(msg, file=sys.stderr)
 
-    def _optim_hparams(self) -> dict[str, dict[str, Any]]:
-        """Adam's lr and betas per optimiser, from the config (D's corrected for lazy R1)."""
-        mb = self.cfg.r1_interval / (self.cfg.r1_interval + 1)
-        return {"opt_G": {"lr": self.cfg.lr_g, "betas": (0.0, 0.99)},
-                "opt_D": {"lr": self.cfg.lr_d * mb, "betas": (0.0, 0.99**mb)}}
+    def _optim_hparams(self, nimg: int = 0) -> dict[str, dict[str, Any]]:
+        """Adam's lr and betas per optimiser after `nimg` images, from the config (D's corrected
+        for lazy R1, both rates scaled by --lr-decay)."""
+        cfg = self.cfg
+        mb = cfg.r1_interval / (cfg.r1_interval + 1)
+        scale = lr_scale(nimg, int(cfg.kimg * 1000), cfg.lr_decay)
+        return {"opt_G": {"lr": cfg.lr_g * scale, "betas": (0.0, 0.99)},
+                "opt_D": {"lr": cfg.lr_d * mb * scale, "betas": (0.0, 0.99**mb)}}
+
+    def _set_lr(self) -> None:
+        """Keep every param group's lr at the schedule's value for the images seen so far."""
+        for name, hp in self._optim_hparams(self.p.nimg).items():
+            for g in getattr(self, name).param_groups:
+                g["lr"] = hp["lr"]
 
     def _broadcast_params(self) -> None:
         if self.world > 1:
@@ -487,6 +515,8 @@ class Trainer:
 
         self._update_ada(logits_real.detach())
         self.p.nimg += cfg.batch
+        if cfg.lr_decay != "none":
+            self._set_lr()  # for the next step, so a snapshot's groups hold its own lr
         self._update_ema()
         self.p.step += 1
         # tensors, not floats: reading them would sync the GPU every step
@@ -541,6 +571,7 @@ class Trainer:
             self.opt_G.load_state_dict(self._good["opt_G"])
             self.opt_D.load_state_dict(self._good["opt_D"])
             self.lecam = self._good["lecam"].clone()
+            self._set_lr()  # the restored groups hold the lr of when they were remembered
         self.p.nan_events += 1
         self.p.step += 1  # move on to fresh random draws
         event = {"event": "non_finite_loss", "step": self.p.step, "loss_G": loss_G.item(),
@@ -603,7 +634,7 @@ class Trainer:
             sd = {k[len(name) + 1 :]: v for k, v in tensors.items() if k.startswith(name + "/")}
             m.load_state_dict(sd)
         groups = json.loads(meta["groups"])
-        for name, hp in self._optim_hparams().items():
+        for name, hp in self._optim_hparams(json.loads(meta["progress"])["nimg"]).items():
             # The snapshot's param groups carry its learning rates; this run's flags win, so
             # `--resume auto --lr-g X` really trains at X (it was silently ignored before).
             _optim_load(name, getattr(self, name), tensors, [g | hp for g in groups[name]])
@@ -704,8 +735,7 @@ class Trainer:
         record = {"event": "eval", "step": self.p.step, "kimg": self.p.nimg / 1000, **result,
                   "seconds": round(time.time() - t0, 1)}
         self.log(record)
-        print(f"ganart train: {record['kimg']:.1f} kimg: FID{self.cfg.eval_n} {result['fid']:.2f}, "
-              f"KID {result['kid'] * 1e3:.2f} ± {result['kid_std'] * 1e3:.2f} (x1e-3)", flush=True)
+        print(f"ganart train: {record['kimg']:.1f} kimg, N={self.cfg.eval_n}: {metrics.summary(result)}", flush=True)
         return record
 
     def find_resume(self) -> Path | None:

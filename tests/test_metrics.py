@@ -32,6 +32,23 @@ def test_fid_of_a_set_with_itself_is_zero_and_kid_is_unbiased():
     assert shifted > 20 * abs(same)
 
 
+def test_precision_recall_tell_fidelity_from_coverage():
+    rng = np.random.default_rng(2)
+    real = rng.normal(size=(1500, 8))
+    same = metrics.precision_recall(real, rng.normal(size=(1000, 8)))
+    assert min(same) > 0.6  # one distribution: most of either set lies in the other's manifold
+    # collapse: every fake near one real mode -> faithful (precision ~1) but covering little
+    collapsed = metrics.precision_recall(real, rng.normal(scale=0.05, size=(1000, 8)))
+    assert collapsed[0] > 0.95 and collapsed[1] < 0.1
+    # off the data: fakes far away are not inside the real manifold at all
+    assert metrics.precision_recall(real, rng.normal(loc=10, size=(1000, 8)))[0] == 0
+    with pytest.raises(metrics.MetricsError, match="more than 3 samples"):
+        metrics.precision_recall(real, real[:3])
+    result = metrics.fid_kid(real, rng.normal(size=(1000, 8)), kid_subset=500)
+    assert result["precision"] == pytest.approx(same[0], abs=0.1) and "recall" in metrics.summary(result)
+    assert "precision" not in metrics.fid_kid(real[:3], real[3:6], kid_subset=3)
+
+
 @pytest.fixture(scope="module")
 def inception_ready():
     try:
@@ -75,6 +92,7 @@ def test_eval_cli_writes_metrics(inception_ready, session_ckpt, tmp_path, monkey
     cfg = json.loads((ck / "config.json").read_text())
     result = cfg["meta"]["metrics"]["fid12_psi1"]
     assert result["fid"] > 0 and result["n_fake"] == 12 and result["n_real"] == 12
+    assert 0 <= result["precision"] <= 1 and 0 <= result["recall"] <= 1
     assert (ck / "nearest.png").is_file()
     # ... and into the model card (generated here, as the folder had none)
     assert f"| fid12_psi1 | {result['fid']:.2f} |" in (ck / "README.md").read_text()

@@ -25,6 +25,7 @@ from ganart.train import (
     Trainer,
     lecam_anchors,
     lecam_penalty,
+    lr_scale,
     training_device,
     use_bf16,
 )
@@ -150,6 +151,46 @@ def test_lecam_changes_d_steps_and_resumes_exactly(tmp_path, shapes):
     second.fit()
     a, b = full_state(straight), full_state(second)
     assert a.keys() == b.keys() and "lecam/anchors" in a
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_lr_scale_schedules():
+    assert [lr_scale(n, 100, "none") for n in (0, 50, 100, 200)] == [1.0, 1.0, 1.0, 1.0]
+    assert [lr_scale(n, 100, "linear") for n in (0, 25, 100, 200)] == [1.0, 0.75, 0.0, 0.0]
+    cos = [lr_scale(n, 100, "cosine") for n in (0, 25, 50, 100, 200)]
+    assert cos == pytest.approx([1.0, (1 + 0.5**0.5) / 2, 0.5, 0.0, 0.0])
+
+
+def test_lr_decay_needs_kimg_and_a_known_schedule():
+    with pytest.raises(ValueError, match="needs --kimg"):
+        TrainConfig(lr_decay="cosine", minutes=5)
+    with pytest.raises(ValueError, match="lr_decay must be one of none, linear, cosine, got 'step'"):
+        TrainConfig(lr_decay="step", kimg=1)
+
+
+def test_lr_decay_anneals_both_rates_and_resumes_exactly(tmp_path, shapes):
+    # 4 steps of batch 4 = --kimg 0.016; cosine: the rates are scaled by 1, .85, .5, .15, then 0
+    kw = dict(kimg=0.016, lr_decay="cosine")
+    plain = trainer(tmp_path, shapes, "plain", kimg=0.016)
+    plain.fit()
+    straight = trainer(tmp_path, shapes, "straight", **kw)
+    straight.fit()
+    assert straight.p.step == 4
+    assert straight.opt_G.param_groups[0]["lr"] == 0 and straight.opt_D.param_groups[0]["lr"] == 0
+    assert plain.opt_G.param_groups[0]["lr"] == plain.cfg.lr_g
+    assert any(not torch.equal(v, straight.G.state_dict()[k]) for k, v in plain.G.state_dict().items())
+    first = trainer(tmp_path, shapes, "split", max_steps=2, **kw)
+    first.fit()
+    snap = max((tmp_path / "split" / "snapshots").iterdir())
+    with safe_open(snap / STATE_NAME, framework="pt") as f:
+        groups = json.loads(f.metadata()["groups"])
+    # the snapshot holds the rate its next step uses: half way through a cosine, half the rate
+    assert groups["opt_G"][0]["lr"] == pytest.approx(first.cfg.lr_g / 2)
+    second = trainer(tmp_path, shapes, "split", resume="auto", **kw)
+    second.fit()
+    a, b = full_state(straight), full_state(second)
+    assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
 
