@@ -115,7 +115,10 @@ def _sq_dists(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.maximum((a**2).sum(1)[:, None] - 2 * a @ b.T + (b**2).sum(1)[None], 0)
 
 
-def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> tuple[float, float]:
+PR_K = 3  # the paper's neighbourhood size
+
+
+def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = PR_K) -> tuple[float, float]:
     """Improved precision and recall (Kynkaanniemi et al. 2019) of feature arrays: each set's
     manifold is the union of balls reaching every point's k-th nearest neighbour in that set.
     Precision: the share of fakes inside the real manifold (fidelity); recall: the share of reals
@@ -133,12 +136,12 @@ def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> tuple[fl
 
 
 def fid_kid(real: np.ndarray, fake: np.ndarray, kid_subset: int = 1000) -> dict[str, float]:
-    """FID, KID, and (with more than 3 samples per set) precision/recall at k = 3, from feature arrays."""
+    """FID, KID, and (with more than PR_K samples per set) precision/recall, from feature arrays."""
     fid = frechet_distance(*stats(real), *stats(fake))
     k, ks = kid(real, fake, subset_size=kid_subset)
     out = {"fid": fid, "kid": k, "kid_std": ks, "n_real": len(real), "n_fake": len(fake)}
-    if min(len(real), len(fake)) > 3:
-        out["precision"], out["recall"] = precision_recall(real, fake, k=3)
+    if min(len(real), len(fake)) > PR_K:
+        out["precision"], out["recall"] = precision_recall(real, fake)
     return out
 
 
