@@ -634,7 +634,8 @@ class Trainer:
             sd = {k[len(name) + 1 :]: v for k, v in tensors.items() if k.startswith(name + "/")}
             m.load_state_dict(sd)
         groups = json.loads(meta["groups"])
-        for name, hp in self._optim_hparams(json.loads(meta["progress"])["nimg"]).items():
+        progress = Progress(**json.loads(meta["progress"]))
+        for name, hp in self._optim_hparams(progress.nimg).items():
             # The snapshot's param groups carry its learning rates; this run's flags win, so
             # `--resume auto --lr-g X` really trains at X (it was silently ignored before).
             _optim_load(name, getattr(self, name), tensors, [g | hp for g in groups[name]])
@@ -660,7 +661,7 @@ class Trainer:
             if anchors.shape != (3,) or not torch.isfinite(anchors).all():
                 raise ValueError(f"lecam/anchors must be 3 finite numbers, got {anchors.tolist()}")
             self.lecam = anchors.float().to(self.device)
-        self.p = Progress(**json.loads(meta["progress"]))
+        self.p = progress
         if self.p.aug_p > self.cfg.ada_max_p:  # a lower cap given on resume applies at once
             print(f"ganart train: ADA p {self.p.aug_p:g} in {folder.name} capped to {self.cfg.ada_max_p:g} (--ada-max-p)",
                   file=sys.stderr)
