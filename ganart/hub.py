@@ -78,6 +78,11 @@ def model_card(folder: Path) -> str:
     license_id = "apache-2.0" if "Apache" in m.license or not m.license else "other"
     t = m.training
     grid = "\n![samples](grid.png)\n" if (folder / "grid.png").is_file() else ""
+    parent = t.get("init_from")
+    lineage = (f"\n- Fine-tuned from `{parent.get('source')}` (weights sha256 {str(parent.get('sha256'))[:12]}…), which had "
+               f"seen {parent.get('images_seen', 0):,} images in {parent.get('steps', '?')} steps and "
+               f"{parent.get('seconds', '?')} s; the totals above include them, the command is this run's"
+               if isinstance(parent, dict) else "")
     return f"""---
 license: {license_id}
 library_name: ganart
@@ -104,7 +109,7 @@ s.generate(seed=42, psi=0.7).save("seed42.png")
 ## Training
 
 - Command: `{t.get("command", "unknown")}`
-- Compute: {t.get("device", "unknown")}, {t.get("seconds", "?")} s of training, {t.get("steps", "?")} steps
+- Compute: {t.get("device", "unknown")}, {t.get("seconds", "?")} s of training, {t.get("steps", "?")} steps{lineage}
 - Licence of the data: {m.license or "see the dataset"}
 
 ## Metrics

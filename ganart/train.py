@@ -359,6 +359,7 @@ class Trainer:
             torch.manual_seed(cfg.seed)
             self.G = Generator(mcfg).to(self.device)
             self.D = Discriminator(mcfg).to(self.device)
+        self.p = Progress(aug_p=cfg.aug_p)
         if cfg.init_from:
             self._init_from(cfg.init_from, mcfg)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
@@ -371,7 +372,6 @@ class Trainer:
         self.gen_z = torch.Generator(device="cpu").manual_seed(s + 1)
         self.gen_aug = torch.Generator(device="cpu").manual_seed(s + 2)
         self.gen_noise = torch.Generator(device=self.device).manual_seed(s + 3)
-        self.p = Progress(aug_p=cfg.aug_p)
         self.data: ImageBatches | None = None
         self.real: Any = None
         self.stop_requested = False
@@ -390,6 +390,11 @@ class Trainer:
         D = load_discriminator(source)
         if D is not None:
             self.D.load_state_dict(grown_state(D.state_dict(), self.D))
+        # The parent's totals, kept in the progress so snapshots carry them: a resumed run
+        # reports them even if the source folder has since been overwritten (see meta()).
+        t = src.meta.training
+        self.p.extra["init_from"] = {"source": str(source), "sha256": src.sha256, "images_seen": src.meta.images_seen,
+                                     "steps": int(t.get("steps", 0)), "seconds": float(t.get("seconds", 0.0))}
         if self.rank != 0:
             return
         msg = f"ganart train: G from {source}; " + (
@@ -703,20 +708,25 @@ class Trainer:
         return final
 
     def meta(self) -> CheckpointMeta:
+        """The run's metadata. After --init-from, images, steps and seconds count the whole
+        lineage (the parent's totals plus this run's) and ``training["init_from"]`` holds the
+        parent's, so this run's own share is the difference; the command is this run's."""
         cfg = self.cfg
+        parent = self.p.extra.get("init_from")
+        before = parent or {"images_seen": 0, "steps": 0, "seconds": 0.0}
         return CheckpointMeta(
             name=self.out.name,
             dataset=cfg.data,
-            images_seen=self.p.nimg,
+            images_seen=before["images_seen"] + self.p.nimg,
             license=EMOJI_LICENSE if cfg.data == "emoji" else "",
             training={
                 "command": "ganart train " + " ".join(_flags_for(cfg)),
-                "steps": self.p.step,
-                "seconds": round(self.p.train_seconds, 1),
+                "steps": before["steps"] + self.p.step,
+                "seconds": round(before["seconds"] + self.p.train_seconds, 1),
                 "device": str(self.device) + ("" if self.device.type == "cpu" else f" ({torch.cuda.get_device_name(self.device)})"),
                 "world_size": self.world,
                 "aug_p": round(self.p.aug_p, 4),
-            },
+            } | ({"init_from": parent} if parent else {}),
         )
 
     @torch.inference_mode()

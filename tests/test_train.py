@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -291,6 +292,33 @@ def test_init_from_fine_tunes(tmp_path, shapes):
     src = load_checkpoint(tmp_path / "base").generator.state_dict()
     for k, v in ft.G.state_dict().items():
         assert torch.equal(v, src[k])
+
+
+def test_init_from_run_reports_the_lineage_totals_and_keeps_them_on_resume(tmp_path, shapes):
+    # A fine-tuned model has seen its parent's images too: its config and card count them
+    # (they reported only the last run's before), and a resumed run still reports the parent
+    # it started from after that folder was overwritten by a newer model.
+    base = trainer(tmp_path, shapes, "base", max_steps=2)
+    base.fit()
+    trainer(tmp_path, shapes, "newer", max_steps=4).fit()
+    parent = load_checkpoint(tmp_path / "base")
+    assert parent.meta.images_seen == 8 and "init_from" not in parent.meta.training
+    first = trainer(tmp_path, shapes, "ft", init_from=str(tmp_path / "base"), max_steps=1)
+    first.fit()
+    shutil.rmtree(tmp_path / "base")
+    shutil.copytree(tmp_path / "newer", tmp_path / "base")
+    second = trainer(tmp_path, shapes, "ft", init_from=str(tmp_path / "base"), max_steps=3, resume="auto")
+    second.fit()
+    ft = load_checkpoint(tmp_path / "ft").meta
+    own = ft.training
+    assert own["init_from"] == {"source": str(tmp_path / "base"), "sha256": parent.sha256, "images_seen": 8,
+                                "steps": 2, "seconds": parent.meta.training["seconds"]}
+    assert ft.images_seen == 8 + 12 and own["steps"] == 2 + 3
+    assert own["seconds"] == pytest.approx(parent.meta.training["seconds"] + second.p.train_seconds, abs=0.11)
+    assert "--init-from" in own["command"]
+    card = (tmp_path / "ft" / "README.md").read_text()
+    assert "20 images seen" in card and f"Fine-tuned from `{tmp_path / 'base'}`" in card
+    assert f"sha256 {parent.sha256[:12]}" in card and "had seen 8 images in 2 steps" in card
 
 
 def test_init_from_a_narrower_checkpoint_grows_it_into_this_shape(tmp_path, shapes, capsys):
