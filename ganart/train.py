@@ -392,7 +392,9 @@ class Trainer:
             self.D.load_state_dict(grown_state(D.state_dict(), self.D))
         # The parent's totals, kept in the progress so snapshots carry them: a resumed run
         # reports them even if the source folder has since been overwritten (see meta()).
-        t = src.meta.training
+        # meta.training is free-form JSON: a total that is not a number counts as 0
+        t = {k: v if isinstance(v, (int, float)) and not isinstance(v, bool) else 0
+             for k, v in src.meta.training.items() if k in ("steps", "seconds")}
         self.p.extra["init_from"] = {"source": str(source), "sha256": src.sha256, "images_seen": src.meta.images_seen,
                                      "steps": int(t.get("steps", 0)), "seconds": float(t.get("seconds", 0.0))}
         if self.rank != 0:

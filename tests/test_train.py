@@ -319,6 +319,12 @@ def test_init_from_run_reports_the_lineage_totals_and_keeps_them_on_resume(tmp_p
     card = (tmp_path / "ft" / "README.md").read_text()
     assert "20 images seen" in card and f"Fine-tuned from `{tmp_path / 'base'}`" in card
     assert f"sha256 {parent.sha256[:12]}" in card and "had seen 8 images in 2 steps" in card
+    # a hand-edited parent whose totals are not numbers still fine-tunes; they count as 0
+    cfg = json.loads((tmp_path / "base" / "config.json").read_text())
+    cfg["meta"]["training"].update(steps="many", seconds=None)
+    (tmp_path / "base" / "config.json").write_text(json.dumps(cfg))
+    odd = trainer(tmp_path, shapes, "odd", init_from=str(tmp_path / "base"))
+    assert odd.meta().training["init_from"]["steps"] == 0 and odd.meta().training["seconds"] == 0.0
 
 
 def test_init_from_a_narrower_checkpoint_grows_it_into_this_shape(tmp_path, shapes, capsys):
