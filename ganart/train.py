@@ -209,6 +209,12 @@ class Progress:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def _total(training: dict[str, Any], key: str) -> float:
+    """A count from a checkpoint's free-form ``meta.training``; one that is not a number is 0."""
+    v = training.get(key)
+    return v if isinstance(v, (int, float)) and not isinstance(v, bool) else 0
+
+
 # --- distributed helpers ------------------------------------------------------------------
 
 
@@ -392,11 +398,9 @@ class Trainer:
             self.D.load_state_dict(grown_state(D.state_dict(), self.D))
         # The parent's totals, kept in the progress so snapshots carry them: a resumed run
         # reports them even if the source folder has since been overwritten (see meta()).
-        # meta.training is free-form JSON: a total that is not a number counts as 0
-        t = {k: v if isinstance(v, (int, float)) and not isinstance(v, bool) else 0
-             for k, v in src.meta.training.items() if k in ("steps", "seconds")}
         self.p.extra["init_from"] = {"source": str(source), "sha256": src.sha256, "images_seen": src.meta.images_seen,
-                                     "steps": int(t.get("steps", 0)), "seconds": float(t.get("seconds", 0.0))}
+                                     "steps": int(_total(src.meta.training, "steps")),
+                                     "seconds": float(_total(src.meta.training, "seconds"))}
         if self.rank != 0:
             return
         msg = f"ganart train: G from {source}; " + (
