@@ -366,7 +366,11 @@ class Trainer:
             self.G = Generator(mcfg).to(self.device)
             self.D = Discriminator(mcfg).to(self.device)
         self.p = Progress(aug_p=cfg.aug_p)
-        if cfg.init_from:
+        # Found once, here: a run that resumes a snapshot takes its weights and its parent's
+        # record from there, so --init-from is only read on a fresh start (the parent folder
+        # may be gone or replaced by a newer model by the time a fine-tune is resumed).
+        self.resume_from = self.find_resume()
+        if cfg.init_from and self.resume_from is None:
             self._init_from(cfg.init_from, mcfg)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self._broadcast_params()
@@ -814,7 +818,7 @@ class Trainer:
 
             inception_path()  # fail now, not an hour in, when the metrics extra is missing
         self.load_data()
-        resume = self.find_resume()
+        resume = self.resume_from
         if resume is not None:
             self.load_state(resume)
             if self.rank == 0:

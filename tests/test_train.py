@@ -319,6 +319,18 @@ def test_init_from_run_reports_the_lineage_totals_and_keeps_them_on_resume(tmp_p
     card = (tmp_path / "ft" / "README.md").read_text()
     assert "20 images seen" in card and f"Fine-tuned from `{tmp_path / 'base'}`" in card
     assert f"sha256 {parent.sha256[:12]}" in card and "had seen 8 images in 2 steps" in card
+    # the parent folder gone entirely: the resume reads the snapshot, not --init-from (it
+    # failed before: the constructor loaded the parent before fit() found the snapshot)
+    shutil.rmtree(tmp_path / "base")
+    third = trainer(tmp_path, shapes, "ft", init_from=str(tmp_path / "base"), max_steps=4, resume="auto")
+    assert third.p.step == 0 and third.resume_from is not None
+    third.fit()
+    ft = load_checkpoint(tmp_path / "ft").meta
+    assert ft.training["init_from"]["sha256"] == parent.sha256 and ft.training["steps"] == 2 + 4
+    # without a snapshot to resume, a missing parent is still an error that names it
+    with pytest.raises(ValueError, match="base: no such checkpoint folder"):
+        trainer(tmp_path, shapes, "fresh", init_from=str(tmp_path / "base"), resume="auto")
+    shutil.copytree(tmp_path / "newer", tmp_path / "base")
     # a hand-edited parent whose totals are not numbers still fine-tunes; they count as 0
     cfg = json.loads((tmp_path / "base" / "config.json").read_text())
     cfg["meta"]["training"].update(steps="many", seconds=None)
