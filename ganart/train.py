@@ -48,7 +48,7 @@ from .data import EMOJI_LICENSE, ImageBatches, Preprocess, load_dataset
 from .hub import write_card
 from .latent import seeds_to_z
 from .models import Discriminator, Generator, grown_state
-from .sampler import make_grid, resolve_device, to_images
+from .sampler import make_grid, parse_device, resolve_device, to_images
 
 STATE_NAME = "state.safetensors"
 SNAPSHOTS = "snapshots"
@@ -247,10 +247,12 @@ def training_device(name: str, local_rank: int, cuda_available: bool) -> torch.d
     ``torch.cuda.set_device`` refuses a device without one (seen on an H200)."""
     if name == "auto":  # not resolve_device's auto: training does not try MPS
         name = "cuda" if cuda_available else "cpu"
-    device = resolve_device(name)  # ValueError naming a bad device string
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", local_rank)
-    return device
+    device = parse_device(name)  # ValueError naming a bad device string
+    if device.type != "cuda":
+        return resolve_device(device)  # checked against this machine
+    if not cuda_available:
+        raise ValueError(f"device {name!r} is not available: this PyTorch sees no CUDA GPU; use cpu or auto")
+    return device if device.index is not None else torch.device("cuda", local_rank)
 
 
 def all_reduce_grads(params: list[torch.nn.Parameter], world: int) -> None:

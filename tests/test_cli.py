@@ -2,6 +2,7 @@ import subprocess
 import sys
 
 import numpy as np
+import torch
 from PIL import Image
 
 from ganart.cli import main, parse_seeds
@@ -61,7 +62,11 @@ def test_user_mistakes_exit_2_without_traceback(session_ckpt, tmp_path):
         (["--checkpoint", str(tmp_path / "model.pkl")], "refusing to load"),
         (["--seeds", "1"], "--checkpoint is required"),
         (["--recipe", str(tmp_path / "none.png")], "no such file"),
+        (["--checkpoint", str(session_ckpt), "--device", "meta"], "device 'meta' cannot run a model"),
+        (["--checkpoint", str(session_ckpt), "--device", "tpu7"], "unknown device 'tpu7'"),
     ]
+    if not torch.cuda.is_available():  # tracebacks from deep in torch before
+        cases.append((["--checkpoint", str(session_ckpt), "--device", "cuda"], "device 'cuda' is not available"))
     for args, message in [
         (["--checkpoint", str(session_ckpt), "--count", "0"], "count >= 1"),
         (["--checkpoint", str(session_ckpt), "--amounts", "1,x"], "could not convert"),

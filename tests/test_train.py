@@ -224,6 +224,22 @@ def test_training_device_gives_cuda_an_index():
     assert training_device("cpu", 5, True) == torch.device("cpu")
     with pytest.raises(ValueError, match="unknown device 'gpu0'"):
         training_device("gpu0", 0, False)
+    # no GPU: a named CUDA device is refused up front (it died in torch.cuda.set_device with
+    # "module 'torch._C' has no attribute '_cuda_setDevice'"), and "meta" is no place to train
+    with pytest.raises(ValueError, match="device 'cuda' is not available: this PyTorch sees no CUDA GPU"):
+        training_device("cuda", 0, False)
+    with pytest.raises(ValueError, match="device 'meta' cannot run a model"):
+        training_device("meta", 0, False)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without a GPU")
+def test_train_on_a_missing_gpu_is_a_clear_error(tmp_path, shapes, capsys):
+    for device, message in (("cuda", "device 'cuda' is not available"), ("meta", "device 'meta' cannot run a model")):
+        assert main(["train", "--data", str(shapes), "--out", str(tmp_path / "run"), *TINY_FLAGS,
+                     "--max-steps", "1", "--device", device]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, err
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("avx512_bf16, amx", [(False, False), (True, False), (False, True)])
