@@ -129,6 +129,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     if not 2 <= args.n <= 50_000:
         raise ValueError(f"--n must be in [2, 50000], got {args.n}")
+    if not 0 <= args.nearest <= 16:  # checked before any work: -1 wrote a sheet (and the metrics)
+        raise ValueError(f"--nearest must be in [0, 16] (training images beside each sample), got {args.nearest}")
     sampler = Sampler.load(args.checkpoint, device=args.device)
     real = load_dataset(args.data, Preprocess(resolution=sampler.resolution))
     fake = sampler.seed_images(args.n, psi=args.psi)

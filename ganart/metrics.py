@@ -155,6 +155,8 @@ def summary(result: dict) -> str:
 
 def nearest(fake: np.ndarray, real: np.ndarray, k: int) -> np.ndarray:
     """Indices [N_fake, k] of each generated sample's nearest training images (L2)."""
+    if not 1 <= k <= len(real):
+        raise ValueError(f"nearest: k must be in [1, {len(real)}] (the number of real images), got {k}")
     return np.argsort(_sq_dists(fake, real), axis=1)[:, :k]
 
 

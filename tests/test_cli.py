@@ -75,6 +75,12 @@ def test_user_mistakes_exit_2_without_traceback(session_ckpt, tmp_path):
     ]:
         r = run_cli("directions", *args, "--out", str(tmp_path / "d.png"))
         assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
+    # a negative K wrote nearest.png, and the run's metrics into the checkpoint, before
+    before = {p.name: p.read_bytes() for p in session_ckpt.iterdir() if p.is_file()}
+    for k in ("-1", "17"):
+        r = run_cli("eval", "--checkpoint", str(session_ckpt), "--data", str(tmp_path / "none"), "--nearest", k)
+        assert r.returncode == 2 and f"--nearest must be in [0, 16] (training images beside each sample), got {k}" in r.stderr, r.stderr
+    assert {p.name: p.read_bytes() for p in session_ckpt.iterdir() if p.is_file()} == before
     for args, message in cases:
         r = run_cli("sample", *args, "--out", str(tmp_path / "o"))
         assert r.returncode == 2, (args, r.stderr)

@@ -57,6 +57,15 @@ def inception_ready():
         pytest.skip(str(e))
 
 
+def test_nearest_finds_the_closest_real_features_in_order():
+    real = np.array([[0.0, 0.0], [10.0, 0.0], [3.0, 0.0], [0.0, 7.0]])
+    fake = np.array([[2.5, 0.0], [9.0, 1.0]])
+    assert metrics.nearest(fake, real, 3).tolist() == [[2, 0, 3], [1, 2, 0]]
+    for k in (0, -1, 5):  # -1 silently dropped the farthest image instead of naming the mistake
+        with pytest.raises(ValueError, match=rf"k must be in \[1, 4\].*got {k}"):
+            metrics.nearest(fake, real, k)
+
+
 def test_inception_fid_orders_real_vs_noise(inception_ready, tmp_path):
     """Two halves of one dataset score far lower than the dataset against noise."""
     import os
