@@ -6,6 +6,7 @@ call the service; every rule about seeds, ranges and limits lives in the Sampler
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import tempfile
@@ -18,7 +19,7 @@ import gradio as gr
 from PIL import Image
 
 from .checkpoint import CheckpointError
-from .latent import MAX_SEED, check_seed
+from .latent import MAX_SEED, check_finite, check_seed
 from .recipe import PNG_KEY, Recipe, save_png, upscale
 from .sampler import RenderBatcher, Sampler, save_animation
 
@@ -95,6 +96,18 @@ def _seed(value: Any) -> int:
     return _call(check_seed, f, "Seed")
 
 
+def _whole(value: Any, what: str) -> int:
+    """A slider's or Number's whole number (widgets give floats; the API may send anything,
+    and NaN, None or "abc" died in int() with a bare "Error" in the browser)."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        f = float("nan")
+    if not math.isfinite(f) or f != int(f):
+        raise gr.Error(f"{what} must be a whole number, got {value!r}")
+    return int(f)
+
+
 def _call(fn, *args, **kwargs):
     """Run a Sampler call, turning its ValueErrors into messages for the user."""
     try:
@@ -123,7 +136,7 @@ class App:
 
     def recipe(self, model, seed, psi, method, layer_lo, layer_hi, *amounts) -> Recipe:
         s = self.samplers.get(model)
-        lo, hi = int(layer_lo), int(layer_hi)
+        lo, hi = _whole(layer_lo, "Layer range start"), _whole(layer_hi, "Layer range end")
         layers = None if (lo, hi) == (0, s.num_ws) else (lo, hi)
         return _call(s.recipe, _seed(seed), psi, _edits(list(amounts)), layers, method)
 
@@ -158,7 +171,7 @@ class App:
     def explore(self, model, start, count, psi):
         """Stream a grid: yields the gallery as it grows."""
         s = self.samplers.get(model)
-        start, count = _seed(start), int(count)
+        start, count = _seed(start), _whole(count, "Count")
         if not 1 <= count <= 64:
             raise gr.Error("Explore shows 1 to 64 seeds at a time")
         if start + count - 1 > MAX_SEED:
@@ -177,7 +190,8 @@ class App:
             keys = [_seed(k) for k in str(keyframes_text).replace(",", " ").split()]
         except gr.Error:
             raise gr.Error("Keyframes must be seeds separated by spaces or commas, e.g. 1, 2, 3") from None
-        n = int(frames_per_segment)
+        n = _whole(frames_per_segment, "Frames per segment")
+        fps = _call(check_finite, "fps", fps, 1, 60)  # checked before the frames are made, not after
         if len(keys) * n > MAX_WALK_FRAMES:
             raise gr.Error(f"At most {MAX_WALK_FRAMES} frames per animation ({len(keys)} keyframes x {n})")
         frames = []
@@ -185,7 +199,7 @@ class App:
             frames.append(frame)
             yield upscale(frame, DISPLAY_SCALE), None
         path = Path(tempfile.mkdtemp(prefix="ganart-")) / "walk.gif"
-        save_animation([upscale(f, 2) for f in frames], path, fps=_call(float, fps))
+        save_animation([upscale(f, 2) for f in frames], path, fps=fps)
         yield upscale(frames[-1], DISPLAY_SCALE), str(path)
 
     def mix(self, model, seed_a, seed_b, split, psi):
@@ -221,6 +235,8 @@ class App:
         for part in filter(None, q.get("edits", "").split(",")):
             k, _, v = part.partition(":")
             try:
+                if not k.strip().isdigit():  # "-1:2" set the last slider through Python's negative index
+                    raise ValueError(k)
                 amounts[int(k)] = float(v)
             except (ValueError, IndexError):
                 raise gr.Error(f"Bad edits in the link: {part!r} (use index:amount, index 0-{NUM_SLIDERS - 1})") from None
@@ -362,7 +378,7 @@ def build_demo(default_source: str, batch: int = MAX_BATCH) -> gr.Blocks:
 
         # --- Explore ---------------------------------------------------------------------
         ex_btn.click(app.explore, [model, ex_start, ex_count, psi], gallery, api_name="explore")
-        ex_more.click(lambda a, n: _seed(a) + int(n), [ex_start, ex_count], ex_start,
+        ex_more.click(lambda a, n: _seed(a) + _whole(n, "Count"), [ex_start, ex_count], ex_start,
                       api_visibility="private").then(app.explore, [model, ex_start, ex_count, psi], gallery,
                                                      api_visibility="private")
 

@@ -57,6 +57,18 @@ def test_callbacks_service_level(session_ckpt, tmp_path):
         (lambda a: list(a.explore(None, 0, 1000, 0.7)), "1 to 64"),
         (lambda a: a.restore(None, None), "Drop a PNG"),
         (lambda a: a.generate("/no/such/model", 1, 0.7, "sefa", 0, 4, *ZERO), "no such checkpoint"),
+        # NaN, None, text or a fraction for a whole-number control died in int() (a bare "Error")
+        (lambda a: a.generate(None, 1, 0.7, "sefa", float("nan"), 4, *ZERO), "Layer range start must be a whole"),
+        (lambda a: a.generate(None, 1, 0.7, "sefa", 0, None, *ZERO), "Layer range end must be a whole"),
+        (lambda a: a.generate(None, 1, 0.7, "sefa", 0.5, 4, *ZERO), "Layer range start must be a whole"),
+        (lambda a: list(a.explore(None, 0, "many", 0.7)), "Count must be a whole number, got 'many'"),
+        (lambda a: list(a.walk(None, "1 2", float("inf"), 10, 0.7)), "Frames per segment must be a whole"),
+        (lambda a: list(a.walk(None, "1 2", 0, 10, 0.7)), "frames_per_segment must be in"),
+        (lambda a: list(a.walk(None, "1 2", 3, float("nan"), 0.7)), "fps must be a finite number"),
+        (lambda a: list(a.walk(None, "1 2", 3, 500, 0.7)), r"fps must be in \[1, 60\]"),
+        (lambda a: a.from_url(None, gr.Request(query_params={"edits": "-1:2"})), "Bad edits in the link: '-1:2'"),
+        (lambda a: a.from_url(None, gr.Request(query_params={"edits": "0:nan"})), "finite"),
+        (lambda a: a.from_url(None, gr.Request(query_params={"seed": "1.5"})), "Seed"),
     ],
 )
 def test_bad_input_is_a_clear_gradio_error(session_ckpt, call, message):
@@ -100,6 +112,9 @@ def test_api_generate_and_errors(server):
         client.predict(ck, -5, 0.7, "sefa", 0, 4, *ZERO, api_name="/generate")
     with pytest.raises(Exception, match="edit amount|maximum"):
         client.predict(ck, 5, 0.7, "sefa", 0, 4, 1e9, *ZERO[1:], api_name="/generate")
+    # a fraction passes the slider's min/max check; it was silently cut to a whole layer before
+    with pytest.raises(Exception, match="Layer range start must be a whole number, got 0.5"):
+        client.predict(ck, 5, 0.7, "sefa", 0.5, 4, *ZERO, api_name="/generate")
 
 
 def test_api_download_then_restore(server):
