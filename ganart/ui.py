@@ -146,6 +146,13 @@ class App:
         img = self.samplers.render(model, r)
         return upscale(img, DISPLAY_SCALE), r.to_json()
 
+    def model_changed(self, model):
+        """Another model picked: the header names it and the layer range spans its layers (the
+        old range stayed, so a model with more layers was edited on only the first few)."""
+        s = self.samplers.get(model)
+        return (_header(s), gr.update(maximum=s.num_ws - 1, value=0),
+                gr.update(maximum=s.num_ws, value=s.num_ws))
+
     @staticmethod
     def remember(history: list[tuple[Any, str]], image, recipe_json: str):
         """Add the shown image to the session's history (newest first, 24 kept)."""
@@ -267,6 +274,10 @@ class App:
         return [r.seed, r.psi, r.method, lo, hi, *amounts, upscale(img, DISPLAY_SCALE), r.to_json()]
 
 
+def _header(s: Sampler) -> str:
+    return f"# ganart\nPlay with **{s.name}** ({s.resolution}px). Drag a slider: the image follows."
+
+
 def build_demo(default_source: str, batch: int = MAX_BATCH) -> gr.Blocks:
     """The app. ``batch``: up to this many concurrent /generate requests share one forward
     pass (1 = no batching)."""
@@ -274,11 +285,11 @@ def build_demo(default_source: str, batch: int = MAX_BATCH) -> gr.Blocks:
     app = App(samplers)
     s = samplers.get()
     with gr.Blocks(title="ganart") as demo:
-        gr.Markdown(f"# ganart\nPlay with **{s.name}** ({s.resolution}px). Drag a slider: the image follows.")
+        header = gr.Markdown(_header(s))
         with gr.Row():
             model = gr.Dropdown(choices=local_checkpoints() or [default_source], value=default_source,
                                 label="Model (a folder in checkpoints/ or a Hub id user/name)",
-                                allow_custom_value=True)
+                                allow_custom_value=True, elem_id="model")
         with gr.Tab("Create"):
             with gr.Row():
                 with gr.Column(scale=3):
@@ -299,8 +310,9 @@ def build_demo(default_source: str, batch: int = MAX_BATCH) -> gr.Blocks:
                     psi = gr.Slider(-1, 2, value=0.7, step=0.05, label="Truncation ψ")
                     method = gr.Radio(["sefa", "pca"], value="sefa", label="Directions")
                     with gr.Row():
-                        layer_lo = gr.Slider(0, s.num_ws - 1, value=0, step=1, label="Edit layers from")
-                        layer_hi = gr.Slider(1, s.num_ws, value=s.num_ws, step=1, label="to")
+                        layer_lo = gr.Slider(0, s.num_ws - 1, value=0, step=1, label="Edit layers from",
+                                             elem_id="layer-lo")
+                        layer_hi = gr.Slider(1, s.num_ws, value=s.num_ws, step=1, label="to", elem_id="layer-hi")
                     sliders = [gr.Slider(-SLIDER_RANGE, SLIDER_RANGE, value=0, step=0.1, label=f"Direction {i}",
                                          elem_id=f"dir{i}") for i in range(NUM_SLIDERS)]
                     with gr.Row():
@@ -360,7 +372,8 @@ def build_demo(default_source: str, batch: int = MAX_BATCH) -> gr.Blocks:
         next_btn.click(lambda v: min(_seed(v) + 1, MAX_SEED), seed, seed, api_visibility="private")
         dice.click(lambda: random.randrange(MAX_SEED + 1), None, seed, api_visibility="private")
         method.change(app.generate, controls, outs, api_visibility="private")
-        model.change(app.generate, controls, outs, api_visibility="private")
+        model.change(app.model_changed, model, [header, layer_lo, layer_hi], api_visibility="private").then(
+            app.generate, controls, outs, api_visibility="private")
         reset.click(lambda: [0.0] * NUM_SLIDERS, None, sliders, api_visibility="private").then(
             app.generate, controls, outs, api_visibility="private")
         save.click(app.download, controls, files, api_name="download")

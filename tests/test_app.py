@@ -176,3 +176,22 @@ def test_open_child_shows_it_with_its_recipe(session_ckpt):
     img, recipe, a, b = app.open_child(None, click)
     assert (a, b) == (4, 9) and recipe == Recipe.from_json(kids[1][1]).to_json()
     assert np.array_equal(np.asarray(img), np.asarray(kids[1][0].resize(img.size, Image.NEAREST)))
+
+
+def test_picking_another_model_spans_its_layers(session_ckpt, tmp_path):
+    from conftest import tiny_generator
+
+    from ganart.checkpoint import CheckpointMeta, save_checkpoint
+
+    wide = save_checkpoint(tiny_generator(resolution=32), tmp_path / "wide", CheckpointMeta(name="wide32"))
+    app = App(Samplers(str(session_ckpt)))
+    header, lo, hi = app.model_changed(str(wide))
+    assert "**wide32** (32px)" in header
+    assert lo["maximum"] == 7 and lo["value"] == 0 and hi["maximum"] == 8 and hi["value"] == 8
+    # with the new range the edit reaches every layer: the recipe says "all layers" (None);
+    # the old range (0-6 of the 16 px model) left the last two layers unedited
+    r = app.recipe(str(wide), 1, 0.7, "sefa", lo["value"], hi["value"], 2.0, *ZERO[1:])
+    assert r.layers is None
+    assert app.recipe(str(wide), 1, 0.7, "sefa", 0, 6, 2.0, *ZERO[1:]).layers == (0, 6)
+    header, lo, hi = app.model_changed(None)  # back to the default
+    assert "**tiny** (16px)" in header and hi["maximum"] == 6

@@ -116,3 +116,27 @@ def test_seed_url_sets_the_seed(page, url, browser, output_dir):
     wait_image_change(p2, "create-image", "")
     p2.screenshot(path=str(output_dir / "create-phone.png"), full_page=True)
     phone.close()
+
+
+def test_picking_another_model_retunes_the_layer_range(page, url, tmp_path, output_dir):
+    # The layer range kept the first model's span: a 32 px model (8 layers) was edited on
+    # its first 6 only, and the header still named the old model.
+    from conftest import tiny_generator
+
+    from ganart.checkpoint import CheckpointMeta, save_checkpoint
+
+    wide = save_checkpoint(tiny_generator(resolution=32), tmp_path / "wide", CheckpointMeta(name="wide32"))
+    page.goto(url)
+    first = wait_image_change(page, "create-image", "")
+    assert page.locator("#layer-hi input[type=range]").first.get_attribute("max") == "6"
+    box = page.locator("#model input").first
+    box.fill(str(wide))
+    box.press("Enter")
+    wait_image_change(page, "create-image", first)
+    page.get_by_text("wide32").first.wait_for()
+    end = time.time() + 20
+    hi = page.locator("#layer-hi input[type=range]").first
+    while hi.get_attribute("max") != "8" and time.time() < end:
+        time.sleep(0.1)
+    assert hi.get_attribute("max") == "8" and hi.input_value() == "8"
+    page.screenshot(path=str(output_dir / "create-other-model.png"), full_page=True)
