@@ -56,6 +56,10 @@ def parse_device(device: str | torch.device) -> torch.device:
     return dev
 
 
+def _mps_available() -> bool:
+    return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+
+
 def device_problem(dev: torch.device) -> str | None:
     """Why `dev` cannot be used on this machine, or None. (It crashed deep inside torch
     before: "Torch not compiled with CUDA enabled" with a traceback.)"""
@@ -65,7 +69,7 @@ def device_problem(dev: torch.device) -> str | None:
             return "this PyTorch sees no CUDA GPU (torch.cuda.is_available() is False)"
         if dev.index is not None and dev.index >= count:
             return f"this machine has {count} CUDA GPU(s), numbered from 0"
-    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+    if dev.type == "mps" and not _mps_available():
         return "this PyTorch has no Apple MPS device here"
     return None
 
@@ -80,7 +84,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         return dev
     if torch.cuda.is_available():
         return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+    if _mps_available():
         return torch.device("mps")
     return torch.device("cpu")
 
