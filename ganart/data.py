@@ -88,11 +88,13 @@ def list_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def _decode(blobs: Iterable[tuple[str, bytes]], pre: Preprocess) -> tuple[np.ndarray, list[str]]:
+def _decode(blobs: Iterable[tuple[str, bytes | Path]], pre: Preprocess) -> tuple[np.ndarray, list[str]]:
+    """(name, PNG bytes or a file's path) -> uint8 [N, R, R, 3] and the names that failed.
+    Paths are opened one at a time, so a folder never sits in memory whole."""
     out, bad = [], []
     for name, data in blobs:
         try:
-            with Image.open(io.BytesIO(data)) as im:
+            with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as im:
                 if im.width * im.height > MAX_PIXELS:
                     raise ValueError("image too large")
                 im.load()
@@ -130,12 +132,21 @@ def _warn_skipped(names: list[str], where: object) -> None:
         warnings.warn(f"skipped {len(names)} unreadable image file(s) in {where}: {shown}", stacklevel=3)
 
 
-def folder_blobs(folder: Path) -> list[tuple[str, bytes]]:
-    """(path relative to ``folder``, file bytes) for every image file under it, sorted."""
+def folder_files(folder: Path) -> list[tuple[str, Path]]:
+    """(path relative to ``folder``, path) for every image file under it, sorted."""
     files = list_images(folder)
     if not files:
         raise DataError(f"{folder}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
-    return [(str(p.relative_to(folder)), p.read_bytes()) for p in files]
+    return [(str(p.relative_to(folder)), p) for p in files]
+
+
+def _file_digest(path: Path) -> bytes:
+    """sha256 of a file, streamed (an unreadable file hashes as such and is skipped later)."""
+    try:
+        with open(path, "rb") as f:
+            return hashlib.file_digest(f, "sha256").digest()
+    except OSError:
+        return b"unreadable"
 
 
 def load_folder(folder: str | os.PathLike[str], pre: Preprocess = Preprocess()) -> np.ndarray:
@@ -143,10 +154,10 @@ def load_folder(folder: str | os.PathLike[str], pre: Preprocess = Preprocess()) 
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder}: no such folder")
-    blobs = folder_blobs(folder)
+    blobs = folder_files(folder)
     h = hashlib.sha256(pre.key().encode())
-    for name, data in blobs:
-        h.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+    for name, path in blobs:
+        h.update(name.encode() + b"\0" + _file_digest(path))
     skipped: list[str] = []
 
     def build() -> np.ndarray:
@@ -209,7 +220,7 @@ def export_dataset(source: str, out: str | os.PathLike[str], pre: Preprocess = P
     else:
         if not Path(source).is_dir():
             raise DataError(f"{source}: no such folder")
-        blobs = folder_blobs(Path(source))
+        blobs = folder_files(Path(source))
     arr, bad = _decode(blobs, pre)
     skipped = set(bad)
     names = [name for name, _ in blobs if name not in skipped]

@@ -13,6 +13,7 @@ from ganart.data import (
     DataError,
     ImageBatches,
     Preprocess,
+    export_dataset,
     list_images,
     load_dataset,
     load_emoji,
@@ -177,3 +178,26 @@ def test_export_emoji_names_glyphs_and_carries_the_licence(tmp_path):
     assert sorted(map(bytes, got)) == sorted(map(bytes, load_dataset("emoji", Preprocess(resolution=16))))
     with pytest.raises(DataError, match="not an empty folder"):
         export_dataset("emoji", tmp_path / "e")
+
+
+def test_a_folder_is_read_one_file_at_a_time(tmp_path):
+    """Loading (and exporting) a folder holds one file's bytes at a time: it read every file
+    into memory before decoding any, so a folder of photos larger than RAM could not be used."""
+    import tracemalloc
+
+    d = tmp_path / "big"
+    d.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(12):  # incompressible 512x512 noise: ~0.8 MB per PNG, ~9 MB in all
+        Image.fromarray(rng.integers(0, 256, (512, 512, 3), dtype=np.uint8)).save(d / f"{i}.png")
+    total = sum(p.stat().st_size for p in d.iterdir())
+    for work in (lambda: load_folder(d, Preprocess(resolution=16)),
+                 lambda: export_dataset(str(d), tmp_path / "out", Preprocess(resolution=16))):
+        tracemalloc.start()
+        try:
+            work()
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < total / 3, f"peak {peak / 1e6:.1f} MB for {total / 1e6:.1f} MB of files"
+    assert len(list((tmp_path / "out").glob("*.png"))) == 12
