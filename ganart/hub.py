@@ -7,9 +7,32 @@ import re
 import shutil
 from pathlib import Path
 
-from .checkpoint import CONFIG_NAME, DISCRIMINATOR_NAME, WEIGHTS_NAME, CheckpointError
+from .checkpoint import CONFIG_NAME, DISCRIMINATOR_NAME, MAX_CONFIG_BYTES, WEIGHTS_NAME, CheckpointError
+from .config import MAX_PARAMS
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
+CARD_NAME = "README.md"
+# what a checkpoint's files can weigh at most: fp32 weights of the largest model we load (+ header)
+MAX_HUB_BYTES = {CONFIG_NAME: MAX_CONFIG_BYTES, WEIGHTS_NAME: 4 * MAX_PARAMS + (1 << 20), CARD_NAME: 1 << 20}
+
+
+def _refuse_oversized(repo_id: str, revision: str | None) -> None:
+    """Ask the Hub how big the files are before fetching them: a hostile repo's 50 GB weights
+    would fill the disk before the loader could refuse them. When the Hub cannot answer (offline,
+    no network, no such repo) there is nothing to check here: snapshot_download names the problem."""
+    from huggingface_hub import HfApi
+
+    try:
+        files = HfApi().get_paths_info(repo_id, list(MAX_HUB_BYTES), revision=revision)
+    except Exception:
+        return
+    for f in files:
+        lfs = getattr(f, "lfs", None)
+        size = max(getattr(f, "size", None) or 0, (lfs.size if lfs is not None else 0) or 0)
+        limit = MAX_HUB_BYTES.get(f.path)
+        if limit is not None and size > limit:
+            raise CheckpointError(f"{repo_id}: {f.path} is {size / 1e6:,.0f} MB on the Hub, over the "
+                                  f"{limit / 1e6:,.0f} MB a ganart checkpoint can need; not downloaded")
 
 
 def resolve_checkpoint(source: str) -> Path:
@@ -27,11 +50,10 @@ def resolve_checkpoint(source: str) -> Path:
         )
     except ImportError:  # pragma: no cover - huggingface_hub is a runtime requirement
         raise CheckpointError(f"{source}: not a local folder, and huggingface_hub is not installed") from None
+    _refuse_oversized(repo_id, revision or None)
     try:
         # only these files: a pickle in the repo is never even downloaded
-        folder = snapshot_download(
-            repo_id, revision=revision or None, allow_patterns=[CONFIG_NAME, WEIGHTS_NAME, "README.md"]
-        )
+        folder = snapshot_download(repo_id, revision=revision or None, allow_patterns=list(MAX_HUB_BYTES))
     except RepositoryNotFoundError:
         raise CheckpointError(f"{source}: no such model repo on the Hub (or it is private)") from None
     except RevisionNotFoundError:
@@ -45,7 +67,6 @@ def resolve_checkpoint(source: str) -> Path:
     return Path(folder)
 
 
-CARD_NAME = "README.md"
 GENERATED = "<!-- ganart:generated card: `ganart train` and `ganart eval` rewrite it; delete this line to keep edits -->"
 METRICS_BEGIN, METRICS_END = "<!-- ganart:metrics -->", "<!-- /ganart:metrics -->"
 

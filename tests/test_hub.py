@@ -77,3 +77,41 @@ def test_model_card_is_written_refreshed_and_hand_written_words_are_kept(session
     (ck / "README.md").write_text(words)
     assert not write_card(ck) and (ck / "README.md").read_text() == words
     assert card_text(ck) == words  # what `ganart push` uploads
+
+
+def test_oversized_files_on_the_hub_are_refused_before_download(hub_cache, monkeypatch, sampler):
+    """A hostile repo's 50 GB model.safetensors filled the disk before the loader could refuse it:
+    the sizes the Hub reports are checked first. The Hub cannot be reached from here, so its answer
+    is stood in for with huggingface_hub's own RepoFile objects, built from the JSON the Hub sends;
+    the download itself is the library's real snapshot_download on the offline cache."""
+    import huggingface_hub
+    from huggingface_hub.hf_api import RepoFile
+
+    sizes = {"config.json": 900, "model.safetensors": 50 * 10**9, "README.md": 2000}
+    asked, fetched = [], []
+    real_download = huggingface_hub.snapshot_download
+
+    def paths_info(self, repo_id, paths, *, revision=None, **kw):
+        asked.append((repo_id, revision))
+        return [RepoFile(path=p, size=sizes[p], oid="0" * 40,
+                         lfs={"size": sizes[p], "oid": "0" * 64, "pointerSize": 134})
+                for p in paths if p in sizes]
+
+    def download(repo_id, **kw):
+        fetched.append(repo_id)
+        return real_download(repo_id, **kw)
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "get_paths_info", paths_info)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", download)
+    with pytest.raises(CheckpointError, match=r"evil/huge: model\.safetensors is 50,000 MB on the Hub"):
+        Sampler.load("evil/huge@v2", device="cpu")
+    assert asked == [("evil/huge", "v2")] and fetched == []
+
+    sizes.update({"model.safetensors": 10**6, "README.md": 10**9})  # nor a 1 GB card
+    with pytest.raises(CheckpointError, match=r"README\.md is 1,000 MB"):
+        Sampler.load("someone/tiny-gan", device="cpu")
+    assert fetched == []
+
+    sizes["README.md"] = 2000  # a sane repo is fetched
+    s = Sampler.load("someone/tiny-gan", device="cpu")
+    assert fetched == ["someone/tiny-gan"] and s.sha256 == sampler.sha256
