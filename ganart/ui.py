@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from gradio.utils import get_upload_folder
 from PIL import Image
 
 from .checkpoint import CheckpointError
@@ -41,6 +42,9 @@ MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 MAX_WALK_FRAMES = 240
 HISTORY = 24
 MAX_BATCH = 8
+# every image the app returns is a file on the server (each slider frame a PNG): every 10 minutes,
+# what is over an hour old is deleted, or a public Space fills its disk
+CACHE_TTL = (600, 3600)
 CHECKPOINTS_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 DEFAULT_CHECKPOINT = CHECKPOINTS_DIR / "emoji64"
 
@@ -108,6 +112,14 @@ def _whole(value: Any, what: str) -> int:
     return int(f)
 
 
+def _out_dir() -> Path:
+    """A new folder for files the app hands out, inside Gradio's cache: Gradio serves them
+    without a copy, and its delete_cache removes them (temp folders elsewhere were never deleted)."""
+    root = Path(get_upload_folder())
+    root.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="ganart-", dir=root))
+
+
 def _call(fn, *args, **kwargs):
     """Run a Sampler call, turning its ValueErrors into messages for the user."""
     try:
@@ -171,7 +183,7 @@ class App:
         """PNG files at native and 4x size, each carrying its recipe."""
         r = self.recipe(model, seed, psi, method, layer_lo, layer_hi, *amounts)
         img = _call(self.samplers.get(model).render, r)
-        folder = Path(tempfile.mkdtemp(prefix="ganart-"))
+        folder = _out_dir()
         return [str(save_png(img, folder / f"seed{r.seed}.png")),
                 str(save_png(upscale(img, DISPLAY_SCALE), folder / f"seed{r.seed}-4x.png"))]
 
@@ -205,7 +217,7 @@ class App:
         for frame in _call(s.walk, keys, n, True, psi):
             frames.append(frame)
             yield upscale(frame, DISPLAY_SCALE), None
-        path = Path(tempfile.mkdtemp(prefix="ganart-")) / "walk.gif"
+        path = _out_dir() / "walk.gif"
         save_animation([upscale(f, 2) for f in frames], path, fps=fps)
         yield upscale(frames[-1], DISPLAY_SCALE), str(path)
 
@@ -278,13 +290,15 @@ def _header(s: Sampler) -> str:
     return f"# ganart\nPlay with **{s.name}** ({s.resolution}px). Drag a slider: the image follows."
 
 
-def build_demo(default_source: str, batch: int = MAX_BATCH) -> gr.Blocks:
+def build_demo(default_source: str, batch: int = MAX_BATCH,
+               delete_cache: tuple[int, int] | None = CACHE_TTL) -> gr.Blocks:
     """The app. ``batch``: up to this many concurrent /generate requests share one forward
-    pass (1 = no batching)."""
+    pass (1 = no batching). ``delete_cache``: (every, older than) seconds, Gradio's own cleanup
+    of the files the app wrote."""
     samplers = Samplers(default_source, batch=batch)
     app = App(samplers)
     s = samplers.get()
-    with gr.Blocks(title="ganart") as demo:
+    with gr.Blocks(title="ganart", delete_cache=delete_cache) as demo:
         header = gr.Markdown(_header(s))
         with gr.Row():
             model = gr.Dropdown(choices=local_checkpoints() or [default_source], value=default_source,

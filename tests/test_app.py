@@ -195,3 +195,43 @@ def test_picking_another_model_spans_its_layers(session_ckpt, tmp_path):
     assert app.recipe(str(wide), 1, 0.7, "sefa", 0, 6, 2.0, *ZERO[1:]).layers == (0, 6)
     header, lo, hi = app.model_changed(None)  # back to the default
     assert "**tiny** (16px)" in header and hi["maximum"] == 6
+
+
+def test_a_running_app_deletes_what_it_wrote(session_ckpt, tmp_path, monkeypatch):
+    """Every image the app returns is a file on the server (each slider frame a PNG in Gradio's
+    cache), and downloads and animations were also written to temp folders of their own that
+    nothing ever deleted: a public Space filled its disk. Now the app's files live in Gradio's
+    cache and its delete_cache removes them once they are older than the app's TTL."""
+    import time
+    from pathlib import Path
+
+    from conftest import free_port
+
+    from ganart.ui import build_demo, launch
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "tmp"))  # where mkdtemp wrote before
+    (tmp_path / "tmp").mkdir()
+    demo = build_demo(str(session_ckpt), delete_cache=(1, 2))
+    port = free_port()
+    launch(demo, port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=str(tmp_path / "dl"))
+        ck = str(session_ckpt)
+        client.predict(ck, 4, 0.7, "sefa", 0, 6, *ZERO, api_name="/generate")
+        client.predict(ck, 4, 0.7, "sefa", 0, 6, *ZERO, api_name="/download")
+        list(client.submit(ck, "1 2", 2, 8, 0.7, api_name="/walk"))
+
+        def files(folder: Path) -> list[Path]:
+            return [p for p in folder.rglob("*") if p.is_file()]
+
+        written = files(tmp_path / "cache")
+        assert len(written) >= 4 and any(p.suffix == ".gif" for p in written)
+        assert files(tmp_path / "tmp") == []  # nothing outside the cache
+        deadline = time.monotonic() + 15
+        while files(tmp_path / "cache") and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert files(tmp_path / "cache") == []
+        assert len(files(tmp_path / "dl")) >= 3  # the client got its files first
+    finally:
+        demo.close()
