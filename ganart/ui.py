@@ -56,31 +56,31 @@ class Samplers:
         self.default = default
         self.keep = keep
         self.batch = batch
-        self._loaded: OrderedDict[str, Sampler] = OrderedDict()
-        self._batchers: dict[int, RenderBatcher] = {}
+        # source -> (sampler, its batcher or None); oldest first
+        self._loaded: OrderedDict[str, tuple[Sampler, RenderBatcher | None]] = OrderedDict()
         self._lock = threading.Lock()  # Gradio calls from many worker threads
 
     def render(self, source: str | None, recipe: Recipe) -> Image.Image:
         """Render through the model's batcher (concurrent callers share forward passes)."""
-        s = self.get(source)
-        if self.batch <= 1:
-            return _call(s.render, recipe)
-        with self._lock:
-            batcher = self._batchers.get(id(s))
-            if batcher is None or batcher.sampler is not s:
-                batcher = self._batchers[id(s)] = RenderBatcher(s, max_batch=self.batch)
-        return _call(batcher.render, recipe)
+        s, batcher = self._entry(source)
+        return _call(batcher.render if batcher is not None else s.render, recipe)
 
     def get(self, source: str | None = None) -> Sampler:
+        return self._entry(source)[0]
+
+    def _entry(self, source: str | None) -> tuple[Sampler, RenderBatcher | None]:
         source = (source or self.default).strip()
         with self._lock:  # one load per model, even when many requests ask at once
             if source not in self._loaded:
                 try:
-                    self._loaded[source] = Sampler.load(source)
+                    s = Sampler.load(source)
                 except (CheckpointError, ValueError) as e:
                     raise gr.Error(str(e)) from None
+                self._loaded[source] = (s, RenderBatcher(s, max_batch=self.batch) if self.batch > 1 else None)
                 while len(self._loaded) > self.keep:
-                    self._loaded.popitem(last=False)
+                    _, (_, dropped) = self._loaded.popitem(last=False)
+                    if dropped is not None:
+                        dropped.close()  # its thread held the model: close it, or it is never freed
             self._loaded.move_to_end(source)
             return self._loaded[source]
 

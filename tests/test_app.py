@@ -4,6 +4,8 @@ server launched here (never share links, no analytics)."""
 from __future__ import annotations
 
 import json
+import time
+from threading import enumerate as threading_enumerate
 
 import gradio as gr
 import numpy as np
@@ -235,3 +237,32 @@ def test_a_running_app_deletes_what_it_wrote(session_ckpt, tmp_path, monkeypatch
         assert len(files(tmp_path / "dl")) >= 3  # the client got its files first
     finally:
         demo.close()
+
+
+def test_a_model_dropped_from_memory_is_freed_with_its_render_thread(session_ckpt, tmp_path):
+    """Samplers keeps `keep` models; the one it drops must be freed. Its render batcher (and the
+    batcher's thread) kept it alive, so a Space whose users opened many Hub models ran out of
+    memory."""
+    import gc
+    import weakref
+
+    from conftest import tiny_generator
+
+    from ganart.checkpoint import CheckpointMeta, save_checkpoint
+
+    other = save_checkpoint(tiny_generator(seed=1), tmp_path / "other", CheckpointMeta(name="other"))
+    samplers = Samplers(str(session_ckpt), keep=1, batch=4)
+    first = samplers.get()
+    recipe = first.recipe(3)
+    samplers.render(None, recipe)
+    dropped, threads = weakref.ref(first), {t.ident for t in threading_enumerate()}
+    del first
+    samplers.render(str(other), samplers.get(str(other)).recipe(3))  # loads "other", drops the first
+    deadline = time.monotonic() + 5
+    while dropped() is not None and time.monotonic() < deadline:
+        gc.collect()
+        time.sleep(0.05)
+    assert dropped() is None
+    assert len({t.ident for t in threading_enumerate()} - threads) <= 1  # only the new model's thread
+    img = samplers.render(None, recipe)  # the default loads again, with a working batcher
+    assert img.size == (16, 16)

@@ -249,6 +249,21 @@ def test_render_batcher_merges_threads_and_isolates_errors(sampler):
         RenderBatcher(sampler, max_batch=0)
 
 
+def test_render_batcher_close_stops_its_thread_and_late_callers_still_get_images(sampler):
+    """A batcher's worker thread held its Sampler forever: close() ends it once the queued
+    renders are served, and a request that races the close renders alone instead of hanging."""
+    from ganart.sampler import RenderBatcher
+
+    batcher = RenderBatcher(sampler, max_batch=4)
+    r = sampler.recipe(5)
+    assert np.array_equal(pixels(batcher.render(r)), pixels(sampler.render(r)))
+    batcher.close()
+    batcher._worker.join(timeout=5)
+    assert not batcher._worker.is_alive()
+    assert np.array_equal(pixels(batcher.render(r)), pixels(sampler.render(r)))
+    batcher.close()  # twice is fine
+
+
 def test_seed_images_spans_batches_and_matches_single_renders(sampler):
     """More seeds than one batch holds (benchmarks/diversity.py --n 300 used to raise)."""
     imgs = sampler.seed_images(MAX_BATCH + 2, psi=1.0)
