@@ -192,12 +192,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """`python app.py` with flags: the Gradio app on HOST:PORT for a checkpoint."""
     import os
 
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    from .ui import build_demo, launch
+    from .sampler import MAX_BATCH
 
     if not 1 <= args.port <= 65535:
         raise ValueError(f"--port must be in [1, 65535], got {args.port}")
-    from .ui import DEFAULT_CHECKPOINT
+    if not 1 <= args.batch <= MAX_BATCH:
+        raise ValueError(f"--batch must be in [1, {MAX_BATCH}], got {args.batch}")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from .ui import DEFAULT_CHECKPOINT, build_demo, launch
 
     demo = build_demo(args.checkpoint or str(DEFAULT_CHECKPOINT), batch=args.batch)
     launch(demo, host=args.host, port=args.port)

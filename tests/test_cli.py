@@ -9,7 +9,7 @@ from ganart.cli import main, parse_seeds
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "ganart", *args], capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "ganart", *args], capture_output=True, text=True, timeout=300)
 
 
 def test_parse_seeds():
@@ -81,6 +81,10 @@ def test_user_mistakes_exit_2_without_traceback(session_ckpt, tmp_path):
         r = run_cli("eval", "--checkpoint", str(session_ckpt), "--data", str(tmp_path / "none"), "--nearest", k)
         assert r.returncode == 2 and f"--nearest must be in [0, 16] (training images beside each sample), got {k}" in r.stderr, r.stderr
     assert {p.name: p.read_bytes() for p in session_ckpt.iterdir() if p.is_file()} == before
+    # serve: a batch of 0 or -3 was taken silently as "no batching", 1000 failed deep in the UI
+    for batch in ("0", "-3", "1000"):
+        r = run_cli("serve", "--checkpoint", str(session_ckpt), "--batch", batch, "--port", "1")
+        assert r.returncode == 2 and f"--batch must be in [1, 256], got {batch}" in r.stderr, r.stderr
     for args, message in cases:
         r = run_cli("sample", *args, "--out", str(tmp_path / "o"))
         assert r.returncode == 2, (args, r.stderr)
