@@ -484,6 +484,7 @@ class RenderBatcher:
                 return
 
     def _serve(self, items: list) -> None:
+        """Render one batch of (recipe, future) pairs and hand each caller its image or error."""
         self.batches = (self.batches + [len(items)])[-1000:]
         try:
             images = self.sampler.render_many([r for r, _ in items])
@@ -498,5 +499,6 @@ class RenderBatcher:
             return
         for (_, fut), img in zip(items, images):
             fut.set_result(img)
+
 
 __all__ = ["PSI_RANGE", "Recipe", "RenderBatcher", "Sampler", "make_grid", "save_animation", "to_images"]
