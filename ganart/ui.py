@@ -12,6 +12,7 @@ import random
 import tempfile
 import threading
 from collections import OrderedDict
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,7 @@ class Samplers:
         self.batch = batch
         # source -> (sampler, its batcher or None); oldest first
         self._loaded: OrderedDict[str, tuple[Sampler, RenderBatcher | None]] = OrderedDict()
+        self._loading: dict[str, Future] = {}  # source -> the load in progress, shared by its requests
         self._lock = threading.Lock()  # Gradio calls from many worker threads
 
     def render(self, source: str | None, recipe: Recipe) -> Image.Image:
@@ -70,19 +72,39 @@ class Samplers:
 
     def _entry(self, source: str | None) -> tuple[Sampler, RenderBatcher | None]:
         source = (source or self.default).strip()
-        with self._lock:  # one load per model, even when many requests ask at once
-            if source not in self._loaded:
-                try:
-                    s = Sampler.load(source)
-                except (CheckpointError, ValueError) as e:
-                    raise gr.Error(str(e)) from None
-                self._loaded[source] = (s, RenderBatcher(s, max_batch=self.batch) if self.batch > 1 else None)
-                while len(self._loaded) > self.keep:
-                    _, (_, dropped) = self._loaded.popitem(last=False)
-                    if dropped is not None:
-                        dropped.close()  # its thread held the model: close it, or it is never freed
-            self._loaded.move_to_end(source)
-            return self._loaded[source]
+        with self._lock:
+            if source in self._loaded:
+                self._loaded.move_to_end(source)
+                return self._loaded[source]
+            loading = self._loading.get(source)
+            if loading is None:
+                loading = self._loading[source] = Future()
+                mine = True
+            else:
+                mine = False
+        if not mine:  # another request is loading it: share that load (or its error)
+            return loading.result()
+        # loaded outside the lock: a long Hub download must not stall every other request
+        try:
+            try:
+                s = Sampler.load(source)
+            except (CheckpointError, ValueError) as e:
+                raise gr.Error(str(e)) from None
+            entry = (s, RenderBatcher(s, max_batch=self.batch) if self.batch > 1 else None)
+        except BaseException as e:
+            with self._lock:
+                del self._loading[source]
+            loading.set_exception(e)
+            raise
+        with self._lock:
+            del self._loading[source]
+            self._loaded[source] = entry
+            while len(self._loaded) > self.keep:
+                _, (_, dropped) = self._loaded.popitem(last=False)
+                if dropped is not None:
+                    dropped.close()  # its thread held the model: close it, or it is never freed
+        loading.set_result(entry)
+        return entry
 
 
 def local_checkpoints() -> list[str]:

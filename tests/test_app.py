@@ -266,3 +266,41 @@ def test_a_model_dropped_from_memory_is_freed_with_its_render_thread(session_ckp
     assert len({t.ident for t in threading_enumerate()} - threads) <= 1  # only the new model's thread
     img = samplers.render(None, recipe)  # the default loads again, with a working batcher
     assert img.size == (16, 16)
+
+
+def test_loading_a_model_does_not_stall_other_models(session_ckpt, tmp_path, monkeypatch):
+    """A model loads outside the app-wide lock: while one user's Hub download ran, every other
+    request (even for the default model) waited behind it. Requests for the model being loaded
+    still share that one load."""
+    import threading
+
+    from conftest import tiny_generator
+
+    from ganart.checkpoint import CheckpointMeta, save_checkpoint
+    from ganart.sampler import Sampler
+
+    other = str(save_checkpoint(tiny_generator(seed=1), tmp_path / "other", CheckpointMeta(name="other")))
+    samplers = Samplers(str(session_ckpt), batch=4)
+    recipe = samplers.get().recipe(2)
+    release, loads, real_load = threading.Event(), [], Sampler.load
+
+    def slow_load(source, *a, **kw):  # stands in for a long download of `other`
+        if str(source) == other:
+            loads.append(source)
+            release.wait(10)
+        return real_load(source, *a, **kw)
+
+    monkeypatch.setattr(Sampler, "load", staticmethod(slow_load))
+    waiting = [threading.Thread(target=samplers.get, args=(other,)) for _ in range(3)]
+    for t in waiting:
+        t.start()
+    done = []
+    t = threading.Thread(target=lambda: done.append(samplers.render(None, recipe)))
+    t.start()
+    t.join(5)
+    stalled = not done
+    release.set()
+    for w in waiting:
+        w.join(10)
+    assert not stalled, "the default model's render waited for another model's load"
+    assert len(loads) == 1 and samplers.get(other).name == "other"
