@@ -319,7 +319,10 @@ def build_demo(default_source: str, batch: int = MAX_BATCH,
     of the files the app wrote."""
     samplers = Samplers(default_source, batch=batch)
     app = App(samplers)
-    s = samplers.get()
+    try:
+        s = samplers.get()
+    except gr.Error as e:  # at start-up, not in a request: a plain error for app.py and `ganart serve`
+        raise CheckpointError(e.message) from None
     with gr.Blocks(title="ganart", delete_cache=delete_cache) as demo:
         header = gr.Markdown(_header(s))
         with gr.Row():

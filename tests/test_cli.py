@@ -1,5 +1,7 @@
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -85,6 +87,16 @@ def test_user_mistakes_exit_2_without_traceback(session_ckpt, tmp_path):
     for batch in ("0", "-3", "1000"):
         r = run_cli("serve", "--checkpoint", str(session_ckpt), "--batch", batch, "--port", "1")
         assert r.returncode == 2 and f"--batch must be in [1, 256], got {batch}" in r.stderr, r.stderr
+    # a missing default model: `python app.py` died with a gradio.exceptions.Error traceback,
+    # and `ganart serve` quoted the message
+    missing = str(tmp_path / "gone")
+    r = run_cli("serve", "--checkpoint", missing, "--port", "1")
+    assert r.returncode == 2 and f"ganart serve: error: {missing}: no such checkpoint folder\n" in r.stderr, r.stderr
+    app_py = Path(__file__).resolve().parent.parent / "app.py"
+    r = subprocess.run([sys.executable, str(app_py)], capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "GANART_CHECKPOINT": missing, "GRADIO_SERVER_PORT": "1"})
+    assert r.returncode == 2 and f"ganart app: error: {missing}: no such checkpoint folder" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
     for args, message in cases:
         r = run_cli("sample", *args, "--out", str(tmp_path / "o"))
         assert r.returncode == 2, (args, r.stderr)
