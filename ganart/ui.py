@@ -6,6 +6,7 @@ call the service; every rule about seeds, ranges and limits lives in the Sampler
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import random
@@ -31,10 +32,15 @@ img { image-rendering: pixelated; }
 #create-image img, #frame img, #child img { width: 100% !important; height: 100% !important; object-fit: contain; }
 """
 NUM_SLIDERS = 8
-URL_JS = """(seed, psi, method, ...amounts) => {
-  const q = new URLSearchParams({seed: String(seed), psi: String(psi), method: method});
+# the page's link follows the controls, so a copied link reproduces the image: the model (when
+# not the default: DEFAULT_MODEL is filled in by build_demo), and the layer range whenever there
+# are edits (without edits it changes nothing)
+URL_JS = """(model, seed, psi, method, lo, hi, ...amounts) => {
+  const q = new URLSearchParams();
+  if (model && model !== DEFAULT_MODEL) q.set("model", model);
+  q.set("seed", String(seed)); q.set("psi", String(psi)); q.set("method", method);
   const edits = amounts.map((a, i) => a ? `${i}:${a}` : "").filter(Boolean).join(",");
-  if (edits) q.set("edits", edits);
+  if (edits) { q.set("edits", edits); q.set("layers", `${lo}-${hi}`); }
   history.replaceState(null, "", "?" + q.toString());
 }"""
 SLIDER_RANGE = 5.0  # sliders move directions by up to +-5 std
@@ -180,12 +186,17 @@ class App:
         img = self.samplers.render(model, r)
         return upscale(img, DISPLAY_SCALE), r.to_json()
 
-    def model_changed(self, model):
+    def model_changed(self, model, spanned: str | None):
         """Another model picked: the header names it and the layer range spans its layers (the
-        old range stayed, so a model with more layers was edited on only the first few)."""
+        old range stayed, so a model with more layers was edited on only the first few).
+        ``spanned``: the model the layer range was last set for; when a link has just set the
+        model together with its range, that range stays."""
         s = self.samplers.get(model)
+        source = (model or self.samplers.default).strip()
+        if source == spanned:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         return (_header(s), gr.update(maximum=s.num_ws - 1, value=0),
-                gr.update(maximum=s.num_ws, value=s.num_ws))
+                gr.update(maximum=s.num_ws, value=s.num_ws), source)
 
     @staticmethod
     def remember(history: list[tuple[Any, str]], image, recipe_json: str):
@@ -264,9 +275,12 @@ class App:
         return items
 
     def from_url(self, model, request: gr.Request):
-        """?seed=7&psi=0.5&method=pca&edits=0:1.5,3:-2 -> Create controls (bad values: an error)."""
+        """?model=user/name&seed=7&psi=0.5&method=pca&edits=0:1.5,3:-2&layers=2-5 -> the model and
+        Create controls (bad values: an error). -> [model, spanned, header, seed, psi, method,
+        layer from, layer to, *sliders]"""
         q = dict(request.query_params) if request is not None else {}
-        s = self.samplers.get(model)
+        source = (q.get("model") or model or self.samplers.default).strip()
+        s = self.samplers.get(source)
         seed = _seed(q.get("seed", 0))
         try:
             psi = float(q.get("psi", 0.7))
@@ -281,9 +295,17 @@ class App:
                 amounts[int(k)] = float(v)
             except (ValueError, IndexError):
                 raise gr.Error(f"Bad edits in the link: {part!r} (use index:amount, index 0-{NUM_SLIDERS - 1})") from None
+        lo, hi = 0, s.num_ws
+        if q.get("layers"):
+            try:
+                lo, hi = (int(x) for x in q["layers"].split("-"))
+            except ValueError:
+                raise gr.Error(f"Bad layers in the link: {q['layers']!r} (use from-to, e.g. 2-5)") from None
         method = q.get("method", "sefa")
-        r = _call(s.recipe, seed, psi, _edits(amounts), None, method)  # validates everything
-        return [r.seed, r.psi, r.method, *amounts]
+        layers = None if (lo, hi) == (0, s.num_ws) else (lo, hi)
+        r = _call(s.recipe, seed, psi, _edits(amounts), layers, method)  # validates everything
+        return [source, source, _header(s), r.seed, r.psi, r.method,
+                gr.update(maximum=s.num_ws - 1, value=lo), gr.update(maximum=s.num_ws, value=hi), *amounts]
 
     def open_child(self, model, evt: gr.SelectData):
         """A bred child, clicked: show it large with its recipe, its parents in the seed fields."""
@@ -325,6 +347,7 @@ def build_demo(default_source: str, batch: int = MAX_BATCH,
         raise CheckpointError(e.message) from None
     with gr.Blocks(title="ganart", delete_cache=delete_cache) as demo:
         header = gr.Markdown(_header(s))
+        spanned = gr.State(default_source.strip())  # the model the layer range was set for
         with gr.Row():
             model = gr.Dropdown(choices=local_checkpoints() or [default_source], value=default_source,
                                 label="Model (a folder in checkpoints/ or a Hub id user/name)",
@@ -411,7 +434,8 @@ def build_demo(default_source: str, batch: int = MAX_BATCH,
         next_btn.click(lambda v: min(_seed(v) + 1, MAX_SEED), seed, seed, api_visibility="private")
         dice.click(lambda: random.randrange(MAX_SEED + 1), None, seed, api_visibility="private")
         method.change(app.generate, controls, outs, api_visibility="private")
-        model.change(app.model_changed, model, [header, layer_lo, layer_hi], api_visibility="private").then(
+        model.change(app.model_changed, [model, spanned], [header, layer_lo, layer_hi, spanned],
+                     api_visibility="private").then(
             app.generate, controls, outs, api_visibility="private")
         reset.click(lambda: [0.0] * NUM_SLIDERS, None, sliders, api_visibility="private").then(
             app.generate, controls, outs, api_visibility="private")
@@ -421,12 +445,12 @@ def build_demo(default_source: str, batch: int = MAX_BATCH,
         history_gallery.select(app.from_history, [model, history],
                                [seed, psi, method, layer_lo, layer_hi, *sliders], api_visibility="private").then(
             app.generate, controls, outs, api_visibility="private")
-        demo.load(app.from_url, [model], [seed, psi, method, *sliders], api_visibility="private").then(
-            app.generate, controls, outs, api_visibility="private")
-        # keep the page URL in step with the image, so a copied link reproduces it
-        url_state = [seed, psi, method, *sliders]
-        for event in [seed.change, method.change, psi.release, *(c.release for c in sliders)]:
-            event(None, url_state, None, js=URL_JS, api_visibility="private")
+        demo.load(app.from_url, [model], [model, spanned, header, seed, psi, method, layer_lo, layer_hi, *sliders],
+                  api_visibility="private").then(app.generate, controls, outs, api_visibility="private")
+        # keep the page URL in step with the image (in the browser only), so a copied link reproduces it
+        url_js = URL_JS.replace("DEFAULT_MODEL", json.dumps(default_source.strip()))
+        for c in controls:
+            c.change(None, controls, None, js=url_js, api_visibility="private")
 
         # --- Explore ---------------------------------------------------------------------
         ex_btn.click(app.explore, [model, ex_start, ex_count, psi], gallery, api_name="explore")

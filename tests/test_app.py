@@ -186,16 +186,49 @@ def test_picking_another_model_spans_its_layers(session_ckpt, tmp_path):
 
     wide = save_checkpoint(tiny_generator(resolution=32), tmp_path / "wide", CheckpointMeta(name="wide32"))
     app = App(Samplers(str(session_ckpt)))
-    header, lo, hi = app.model_changed(str(wide))
-    assert "**wide32** (32px)" in header
+    header, lo, hi, spanned = app.model_changed(str(wide), str(session_ckpt))
+    assert "**wide32** (32px)" in header and spanned == str(wide)
     assert lo["maximum"] == 7 and lo["value"] == 0 and hi["maximum"] == 8 and hi["value"] == 8
     # with the new range the edit reaches every layer: the recipe says "all layers" (None);
     # the old range (0-6 of the 16 px model) left the last two layers unedited
     r = app.recipe(str(wide), 1, 0.7, "sefa", lo["value"], hi["value"], 2.0, *ZERO[1:])
     assert r.layers is None
     assert app.recipe(str(wide), 1, 0.7, "sefa", 0, 6, 2.0, *ZERO[1:]).layers == (0, 6)
-    header, lo, hi = app.model_changed(None)  # back to the default
+    header, lo, hi, _ = app.model_changed(None, str(wide))  # back to the default
     assert "**tiny** (16px)" in header and hi["maximum"] == 6
+
+
+def test_a_link_carries_the_model_and_the_layer_range(session_ckpt, tmp_path):
+    # A copied link lost both: ?layers= did not exist (an edit on layers 2-5 came back on all
+    # layers, another image) and the page always opened on the default model.
+    from conftest import tiny_generator
+
+    from ganart.checkpoint import CheckpointMeta, save_checkpoint
+
+    wide = str(save_checkpoint(tiny_generator(resolution=32), tmp_path / "wide", CheckpointMeta(name="wide32")))
+    app = App(Samplers(str(session_ckpt)))
+    out = app.from_url(None, gr.Request(query_params={"model": wide, "seed": "5", "edits": "0:2", "layers": "2-5"}))
+    model, spanned, header, seed, psi, method, lo, hi, *amounts = out
+    assert model == spanned == wide and "**wide32**" in header and seed == 5 and amounts[0] == 2.0
+    assert (lo["value"], lo["maximum"], hi["value"], hi["maximum"]) == (2, 7, 5, 8)
+    assert app.recipe(model, seed, psi, method, 2, 5, *amounts).layers == (2, 5)
+    # the dropdown's change that follows keeps the link's range: it was set for this model
+    assert app.model_changed(model, spanned) == (gr.skip(),) * 4
+    # no model in the link: the one shown; no layers: all of them
+    model, spanned, _, _, _, _, lo, hi, *_ = app.from_url(None, gr.Request(query_params={"seed": "1"}))
+    assert model == spanned == str(session_ckpt) and (lo["value"], hi["value"]) == (0, 6)
+
+
+@pytest.mark.parametrize("query, message", [
+    ({"layers": "2-x"}, "Bad layers in the link: '2-x'"),
+    ({"layers": "-1-3"}, "Bad layers in the link"),
+    ({"layers": "4-2"}, "layers"),
+    ({"layers": "0-99"}, "layers"),
+    ({"model": "/no/such/model"}, "no such checkpoint"),
+])
+def test_a_bad_link_is_a_clear_error(session_ckpt, query, message):
+    with pytest.raises(gr.Error, match=message):
+        App(Samplers(str(session_ckpt))).from_url(None, gr.Request(query_params=query))
 
 
 def test_a_running_app_deletes_what_it_wrote(session_ckpt, tmp_path, monkeypatch):

@@ -140,3 +140,58 @@ def test_picking_another_model_retunes_the_layer_range(page, url, tmp_path, outp
         time.sleep(0.1)
     assert hi.get_attribute("max") == "8" and hi.input_value() == "8"
     page.screenshot(path=str(output_dir / "create-other-model.png"), full_page=True)
+
+
+def recipe_text(page) -> str:
+    return page.locator("#recipe textarea").first.input_value()
+
+
+def wait_recipe(page, check, timeout: float = 30.0):
+    """The recipe shown once ``check(recipe)`` holds (the page settles over a few events)."""
+    from ganart.recipe import Recipe
+
+    end = time.time() + timeout
+    while time.time() < end:
+        text = recipe_text(page)
+        if text and check(Recipe.from_json(text)):
+            return Recipe.from_json(text)
+        time.sleep(0.1)
+    raise AssertionError(f"recipe never matched: {recipe_text(page)!r}")
+
+
+def test_a_copied_link_reproduces_the_image(page, url, browser, tmp_path):
+    # The link carried seed, psi and edits only: an edit on layers 2-6 reopened on all layers
+    # (another image), and a link to another model opened the default one.
+    from conftest import tiny_generator
+
+    from ganart.checkpoint import CheckpointMeta, save_checkpoint
+
+    page.goto(url)
+    wait_image_change(page, "create-image", "")
+    lo = page.locator("#layer-lo input[type=number]").first
+    lo.fill("2")
+    lo.press("Enter")
+    slider = page.locator("#dir0 input[type=range]").first
+    box = slider.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.9, box["y"] + box["height"] / 2, steps=6)
+    page.mouse.up()
+    wait_recipe(page, lambda r: r.layers == (2, 6) and 0 in r.edits)
+    page.wait_for_function("location.search.includes('layers=2-6')", timeout=10_000)
+    page.wait_for_timeout(500)  # trailing slider events settle
+    shown = recipe_text(page)
+    other = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    other.goto(page.url)
+    wait_recipe(other, lambda r: r.to_json() == shown)
+    other.context.close()
+
+    wide = save_checkpoint(tiny_generator(resolution=32), tmp_path / "wide", CheckpointMeta(name="wide32"))
+    page.goto(f"{url}?model={wide}&seed=5&edits=0:2&layers=2-5")
+    page.get_by_text("wide32").first.wait_for()
+    r = wait_recipe(page, lambda r: r.seed == 5 and r.layers == (2, 5))
+    page.wait_for_timeout(1500)  # the model box's own change event has run by now: the range stayed
+    hi = page.locator("#layer-hi input[type=range]").first
+    assert hi.get_attribute("max") == "8" and hi.input_value() == "5"
+    assert recipe_text(page) == r.to_json() and r.layers == (2, 5) and r.edits == {0: 2.0}
+    assert "model=" in page.evaluate("location.search")
