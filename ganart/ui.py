@@ -352,64 +352,65 @@ def build_demo(default_source: str, batch: int = MAX_BATCH,
             model = gr.Dropdown(choices=local_checkpoints() or [default_source], value=default_source,
                                 label="Model (a folder in checkpoints/ or a Hub id user/name)",
                                 allow_custom_value=True, elem_id="model")
-        with gr.Tab("Create"):
-            with gr.Row():
-                with gr.Column(scale=3):
-                    image = gr.Image(label="Image", type="pil", format="png", interactive=False, height=480,
-                                     elem_id="create-image")
-                    recipe_box = gr.Textbox(label="Recipe", interactive=False, elem_id="recipe")
-                    history = gr.State([])
-                    history_gallery = gr.Gallery(label="History (click to restore)", columns=8, rows=1, height=120,
-                                                 object_fit="contain",
-                                                 elem_id="history")
-                with gr.Column(scale=2):
-                    with gr.Row():
-                        prev_btn = gr.Button("◀", min_width=40)
-                        seed = gr.Number(value=0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED,
-                                         elem_id="seed")
-                        next_btn = gr.Button("▶", min_width=40)
-                        dice = gr.Button("🎲", min_width=40, elem_id="dice")
-                    psi = gr.Slider(-1, 2, value=0.7, step=0.05, label="Truncation ψ")
-                    method = gr.Radio(["sefa", "pca"], value="sefa", label="Directions")
-                    with gr.Row():
-                        layer_lo = gr.Slider(0, s.num_ws - 1, value=0, step=1, label="Edit layers from",
-                                             elem_id="layer-lo")
-                        layer_hi = gr.Slider(1, s.num_ws, value=s.num_ws, step=1, label="to", elem_id="layer-hi")
-                    sliders = [gr.Slider(-SLIDER_RANGE, SLIDER_RANGE, value=0, step=0.1, label=f"Direction {i}",
-                                         elem_id=f"dir{i}") for i in range(NUM_SLIDERS)]
-                    with gr.Row():
-                        reset = gr.Button("Reset sliders")
-                        save = gr.Button("Download PNG")
-                    files = gr.File(label="PNG (native and 4x, recipe embedded)", file_count="multiple")
-                    upload = gr.File(label="Drop a ganart PNG to restore it", file_types=[".png"], type="filepath")
-        controls = [model, seed, psi, method, layer_lo, layer_hi, *sliders]
-        with gr.Tab("Explore"):
-            with gr.Row():
-                ex_start = gr.Number(value=0, label="First seed", precision=0)
-                ex_count = gr.Slider(16, 36, value=16, step=4, label="How many")
-                ex_btn = gr.Button("Show", variant="primary")
-                ex_more = gr.Button("More")
-            gallery = gr.Gallery(label="Click one to open it in Create", columns=6, elem_id="explore")
-        with gr.Tab("Animate"):
-            with gr.Row():
-                keys = gr.Textbox(value="1, 2, 3", label="Keyframe seeds")
-                fps_seg = gr.Slider(2, 60, value=12, step=1, label="Frames per segment")
-                fps = gr.Slider(1, 30, value=12, step=1, label="fps")
-            with gr.Row():
-                go = gr.Button("Animate", variant="primary", elem_id="animate")
-                stop = gr.Button("Stop", elem_id="stop")
-            frame = gr.Image(label="Live", type="pil", format="png", interactive=False, height=400, elem_id="frame")
-            anim = gr.File(label="Animation")
-        with gr.Tab("Mix"):
-            with gr.Row():
-                mix_a = gr.Number(value=1, label="Parent A", precision=0)
-                mix_b = gr.Number(value=2, label="Parent B", precision=0)
-                split = gr.Radio(["coarse", "middle", "fine"], value="coarse", label="B gives the")
-                mix_btn = gr.Button("Mix", variant="primary")
-                breed_btn = gr.Button("Breed")
-            child = gr.Image(label="Child", type="pil", format="png", interactive=False, height=400, elem_id="child")
-            child_recipe = gr.Textbox(label="Recipe", interactive=False)
-            children = gr.Gallery(label="Children", columns=6)
+        with gr.Tabs() as tabs:
+            with gr.Tab("Create", id="create"):
+                with gr.Row():
+                    with gr.Column(scale=3):
+                        image = gr.Image(label="Image", type="pil", format="png", interactive=False, height=480,
+                                         elem_id="create-image")
+                        recipe_box = gr.Textbox(label="Recipe", interactive=False, elem_id="recipe")
+                        history = gr.State([])
+                        history_gallery = gr.Gallery(label="History (click to restore)", columns=8, rows=1, height=120,
+                                                     object_fit="contain",
+                                                     elem_id="history")
+                    with gr.Column(scale=2):
+                        with gr.Row():
+                            prev_btn = gr.Button("◀", min_width=40)
+                            seed = gr.Number(value=0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED,
+                                             elem_id="seed")
+                            next_btn = gr.Button("▶", min_width=40)
+                            dice = gr.Button("🎲", min_width=40, elem_id="dice")
+                        psi = gr.Slider(-1, 2, value=0.7, step=0.05, label="Truncation ψ")
+                        method = gr.Radio(["sefa", "pca"], value="sefa", label="Directions")
+                        with gr.Row():
+                            layer_lo = gr.Slider(0, s.num_ws - 1, value=0, step=1, label="Edit layers from",
+                                                 elem_id="layer-lo")
+                            layer_hi = gr.Slider(1, s.num_ws, value=s.num_ws, step=1, label="to", elem_id="layer-hi")
+                        sliders = [gr.Slider(-SLIDER_RANGE, SLIDER_RANGE, value=0, step=0.1, label=f"Direction {i}",
+                                             elem_id=f"dir{i}") for i in range(NUM_SLIDERS)]
+                        with gr.Row():
+                            reset = gr.Button("Reset sliders")
+                            save = gr.Button("Download PNG")
+                        files = gr.File(label="PNG (native and 4x, recipe embedded)", file_count="multiple")
+                        upload = gr.File(label="Drop a ganart PNG to restore it", file_types=[".png"], type="filepath")
+            controls = [model, seed, psi, method, layer_lo, layer_hi, *sliders]
+            with gr.Tab("Explore", id="explore"):
+                with gr.Row():
+                    ex_start = gr.Number(value=0, label="First seed", precision=0)
+                    ex_count = gr.Slider(16, 36, value=16, step=4, label="How many")
+                    ex_btn = gr.Button("Show", variant="primary")
+                    ex_more = gr.Button("More")
+                gallery = gr.Gallery(label="Click one to open it in Create", columns=6, elem_id="explore")
+            with gr.Tab("Animate", id="animate"):
+                with gr.Row():
+                    keys = gr.Textbox(value="1, 2, 3", label="Keyframe seeds")
+                    fps_seg = gr.Slider(2, 60, value=12, step=1, label="Frames per segment")
+                    fps = gr.Slider(1, 30, value=12, step=1, label="fps")
+                with gr.Row():
+                    go = gr.Button("Animate", variant="primary", elem_id="animate")
+                    stop = gr.Button("Stop", elem_id="stop")
+                frame = gr.Image(label="Live", type="pil", format="png", interactive=False, height=400, elem_id="frame")
+                anim = gr.File(label="Animation")
+            with gr.Tab("Mix", id="mix"):
+                with gr.Row():
+                    mix_a = gr.Number(value=1, label="Parent A", precision=0)
+                    mix_b = gr.Number(value=2, label="Parent B", precision=0)
+                    split = gr.Radio(["coarse", "middle", "fine"], value="coarse", label="B gives the")
+                    mix_btn = gr.Button("Mix", variant="primary")
+                    breed_btn = gr.Button("Breed")
+                child = gr.Image(label="Child", type="pil", format="png", interactive=False, height=400, elem_id="child")
+                child_recipe = gr.Textbox(label="Recipe", interactive=False)
+                children = gr.Gallery(label="Children", columns=6)
 
         # --- Create events: sliders follow while dragging, full update on release ---------
         outs = [image, recipe_box]
@@ -458,10 +459,10 @@ def build_demo(default_source: str, batch: int = MAX_BATCH,
                       api_visibility="private").then(app.explore, [model, ex_start, ex_count, psi], gallery,
                                                      api_visibility="private")
 
-        def pick(evt: gr.SelectData):
-            return int(evt.value["caption"])
+        def pick(evt: gr.SelectData):  # the seed clicked, opened in Create (it changed out of sight)
+            return int(evt.value["caption"]), gr.Tabs(selected="create")
 
-        gallery.select(pick, None, seed, api_visibility="private")
+        gallery.select(pick, None, [seed, tabs], api_visibility="private")
 
         # --- Animate -----------------------------------------------------------------------
         run = go.click(app.walk, [model, keys, fps_seg, fps, psi], [frame, anim], api_name="walk")

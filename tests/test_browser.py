@@ -195,3 +195,21 @@ def test_a_copied_link_reproduces_the_image(page, url, browser, tmp_path):
     assert hi.get_attribute("max") == "8" and hi.input_value() == "5"
     assert recipe_text(page) == r.to_json() and r.layers == (2, 5) and r.edits == {0: 2.0}
     assert "model=" in page.evaluate("location.search")
+
+
+def test_clicking_an_explored_seed_opens_it_in_create(page, url):
+    # The click set the seed on the hidden Create tab and left the user on Explore, where
+    # nothing visibly happened.
+    page.goto(url)
+    first = wait_image_change(page, "create-image", "")
+    page.get_by_role("tab", name="Explore").click()
+    page.get_by_role("button", name="Show").click()
+    thumbs = page.locator("#explore img")
+    end = time.time() + 30
+    while thumbs.count() < 16 and time.time() < end:
+        time.sleep(0.1)
+    thumbs.nth(5).click()  # seed 5
+    page.locator("#create-image").wait_for(state="visible", timeout=10_000)
+    wait_image_change(page, "create-image", first)
+    assert seed_value(page) == "5"
+    assert page.get_by_role("tab", name="Create").get_attribute("aria-selected") == "true"
