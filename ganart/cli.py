@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .latent import check_seed
+from .latent import check_finite, check_seed
 
 MAX_SEEDS = 10_000
 
@@ -98,6 +98,45 @@ def cmd_sample(args: argparse.Namespace) -> int:
         grid = make_grid(images)
         grid.save(out / "grid.png")
         print(out / "grid.png")
+    return 0
+
+
+MAX_ANIMATION_PIXELS = 2**28  # frames x height x width held in memory: 768 MB of RGB
+
+
+def cmd_animate(args: argparse.Namespace) -> int:
+    """A walk through keyframe seeds as a GIF/WebP, or as numbered PNGs (for ffmpeg) in a folder."""
+    from .recipe import upscale
+    from .sampler import Sampler, save_animation
+
+    try:  # not parse_seeds: a walk may pass a seed twice (1,2,1), and "1-3" is no walk
+        keys = [int(k) for k in args.keyframes.replace(" ", "").split(",") if k]
+    except ValueError:
+        raise ValueError(f"--keyframes takes seeds separated by commas, e.g. 1,2,3, got {args.keyframes!r}") from None
+    keys = [check_seed(k, "keyframe seed") for k in keys]
+    check_finite("--fps", args.fps, 1, 60)
+    if not 1 <= args.scale <= 16:
+        raise ValueError(f"--scale must be in [1, 16], got {args.scale}")
+    out = Path(args.out)
+    as_file = out.suffix.lower() in (".gif", ".webp")
+    if not as_file and out.suffix:
+        raise ValueError(f"--out {out}: write a .gif, a .webp, or a folder for PNG frames")
+    sampler = Sampler.load(args.checkpoint, device=args.device)
+    frames = sampler.walk(keys, args.segment_frames, loop=not args.no_loop, psi=args.psi, space=args.space,
+                          edits=parse_edits(args.edit or []), layers=parse_layers(args.layers), method=args.method)
+    total = (len(keys) - (1 if args.no_loop else 0)) * args.segment_frames + (1 if args.no_loop else 0)
+    side = sampler.resolution * args.scale
+    if as_file and total * side * side > MAX_ANIMATION_PIXELS:  # a GIF/WebP is assembled in memory
+        raise ValueError(f"{total} frames of {side}x{side} are too many for one {out.suffix} file: "
+                         f"lower --scale or --segment-frames, or write PNG frames to a folder")
+    frames = (upscale(f, args.scale) for f in frames)
+    if as_file:
+        print(save_animation(frames, out, fps=args.fps))
+        return 0
+    out.mkdir(parents=True, exist_ok=True)
+    for i, frame in enumerate(frames):
+        frame.save(out / f"frame{i:05d}.png")
+    print(f"wrote {total} frames to {out} (e.g. ffmpeg -framerate {args.fps:g} -i {out}/frame%05d.png walk.mp4)")
     return 0
 
 
@@ -228,6 +267,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="auto")
     s.add_argument("--out", default="samples")
     s.set_defaults(func=cmd_sample)
+
+    m = sub.add_parser("animate", help="a walk through keyframe seeds: GIF, WebP or PNG frames")
+    m.add_argument("--checkpoint", required=True)
+    m.add_argument("--keyframes", default="1,2,3", help="seeds the walk passes through, e.g. 1,2,3")
+    m.add_argument("--segment-frames", type=int, default=24, help="frames from one keyframe to the next")
+    m.add_argument("--fps", type=float, default=24.0)
+    m.add_argument("--psi", type=float, default=0.7)
+    m.add_argument("--space", choices=["z", "w"], default="z", help="slerp in z, or lerp in w")
+    m.add_argument("--no-loop", action="store_true", help="stop at the last keyframe (default: back to the first)")
+    m.add_argument("--edit", action="append", metavar="INDEX=AMOUNT", help="direction edit on every frame")
+    m.add_argument("--layers", help="layer range START-STOP the edits apply to")
+    m.add_argument("--method", choices=["sefa", "pca"], default="sefa")
+    m.add_argument("--scale", type=int, default=4, help="crisp (nearest) upscale factor")
+    m.add_argument("--out", default="walk.gif", help=".gif, .webp, or a folder for numbered PNG frames")
+    m.add_argument("--device", default="auto")
+    m.set_defaults(func=cmd_animate)
 
     d = sub.add_parser("directions", help="a sheet showing what each latent direction does")
     d.add_argument("--checkpoint", required=True)

@@ -132,3 +132,54 @@ def test_torchrun_sample_shards_seeds_bit_identically(session_ckpt, tmp_path):
     assert sorted(p.name for p in sharded.iterdir()) == names and len(names) == 10
     for n in names:
         assert (single / n).read_bytes() == (sharded / n).read_bytes()
+
+
+def test_animate_writes_the_walk_as_webp_gif_or_png_frames(session_ckpt, sampler, tmp_path):
+    from ganart.recipe import upscale
+
+    walk = [np.asarray(upscale(f, 2)) for f in sampler.walk([1, 2, 3], 3, psi=0.5)]
+    webp = tmp_path / "walk.webp"
+    assert main(["animate", "--checkpoint", str(session_ckpt), "--keyframes", "1, 2, 3", "--segment-frames", "3",
+                 "--psi", "0.5", "--scale", "2", "--out", str(webp)]) == 0
+    with Image.open(webp) as im:  # lossless WebP: the walk's exact pixels, frame by frame
+        assert im.n_frames == 9 and im.size == (32, 32)
+        for i in range(9):
+            im.seek(i)
+            assert np.array_equal(np.asarray(im.convert("RGB")), walk[i]), i
+    gif = tmp_path / "walk.gif"
+    assert main(["animate", "--checkpoint", str(session_ckpt), "--keyframes", "3,4", "--segment-frames", "5",
+                 "--fps", "10", "--out", str(gif)]) == 0
+    with Image.open(gif) as im:
+        assert im.n_frames == 10 and im.size == (64, 64) and im.info["duration"] == 100
+    frames = tmp_path / "frames"
+    assert main(["animate", "--checkpoint", str(session_ckpt), "--keyframes", "1,2", "--segment-frames", "3",
+                 "--no-loop", "--space", "w", "--edit", "0=2", "--scale", "1", "--out", str(frames)]) == 0
+    names = sorted(p.name for p in frames.iterdir())
+    assert names == [f"frame{i:05d}.png" for i in range(4)]
+    last = list(sampler.walk([1, 2], 3, loop=False, space="w", edits={0: 2.0}))[-1]
+    assert np.array_equal(np.asarray(Image.open(frames / "frame00003.png").convert("RGB")), np.asarray(last))
+
+
+def test_animate_mistakes_are_one_clear_line(session_ckpt, tmp_path, capsys, monkeypatch):
+    import ganart.cli as cli
+
+    monkeypatch.setattr(cli, "MAX_ANIMATION_PIXELS", 100 * 64 * 64)
+    base = ["animate", "--checkpoint", str(session_ckpt)]
+    for args, message in [
+        (["--keyframes", "1-3"], "--keyframes takes seeds separated by commas, e.g. 1,2,3, got '1-3'"),
+        (["--keyframes", "1,x"], "--keyframes takes seeds"),
+        (["--keyframes", "4294967296,1"], "keyframe seed must be in"),
+        (["--keyframes", "5"], "a walk needs 2 to 64 keyframes, got 1"),
+        (["--segment-frames", "0"], "frames_per_segment must be in [1, 240], got 0"),
+        (["--fps", "0"], "--fps must be in [1, 60]"),
+        (["--fps", "nan"], "--fps must be a finite number"),
+        (["--scale", "0"], "--scale must be in [1, 16], got 0"),
+        (["--out", str(tmp_path / "walk.mp4")], "write a .gif, a .webp, or a folder for PNG frames"),
+        (["--edit", "0=nan"], "finite"),
+        (["--keyframes", "1,2,3,4,5", "--segment-frames", "24"], "120 frames of 64x64 are too many for one .gif"),
+    ]:
+        out = [] if "--out" in args else ["--out", str(tmp_path / "walk.gif")]
+        assert main([*base, *args, *out]) == 2, args
+        err = capsys.readouterr().err
+        assert err.startswith("ganart animate: error: ") and message in err, (args, err)
+    assert not (tmp_path / "walk.gif").exists()
