@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .latent import check_finite, check_seed
+from .latent import check_finite, check_seed, parse_keyframes
 
 MAX_SEEDS = 10_000
 
@@ -109,11 +109,7 @@ def cmd_animate(args: argparse.Namespace) -> int:
     from .recipe import upscale
     from .sampler import Sampler, save_animation
 
-    try:  # not parse_seeds: a walk may pass a seed twice (1,2,1), and "1-3" is no walk
-        keys = [int(k) for k in args.keyframes.replace(" ", "").split(",") if k]
-    except ValueError:
-        raise ValueError(f"--keyframes takes seeds separated by commas, e.g. 1,2,3, got {args.keyframes!r}") from None
-    keys = [check_seed(k, "keyframe seed") for k in keys]
+    keys = parse_keyframes(args.keyframes)  # not parse_seeds: "1-3" is no walk, and 1,2,1 is one
     check_finite("--fps", args.fps, 1, 60)
     if not 1 <= args.scale <= 16:
         raise ValueError(f"--scale must be in [1, 16], got {args.scale}")

@@ -29,6 +29,15 @@ def check_seed(seed: object, name: str = "seed") -> int:
     return seed
 
 
+def parse_keyframes(text: str) -> list[int]:
+    """'1, 2 3' -> [1, 2, 3]: a walk's keyframe seeds, in order (a seed may come back: 1, 2, 1)."""
+    try:
+        keys = [int(k) for k in str(text).replace(",", " ").split()]
+    except ValueError:
+        raise ValueError(f"keyframes must be seeds separated by spaces or commas, e.g. 1, 2, 3, got {text!r}") from None
+    return [check_seed(k, "keyframe seed") for k in keys]
+
+
 def seed_to_z(seed: int, z_dim: int) -> torch.Tensor:
     """The z of a seed: [1, z_dim], drawn on the CPU with its own generator so it is the
     same on every device and in every process."""

@@ -22,7 +22,7 @@ from gradio.utils import get_upload_folder
 from PIL import Image
 
 from .checkpoint import CheckpointError
-from .latent import MAX_SEED, check_finite, check_seed
+from .latent import MAX_SEED, check_finite, check_seed, parse_keyframes
 from .recipe import PNG_KEY, Recipe, save_png, upscale
 from .sampler import RenderBatcher, Sampler, save_animation
 
@@ -238,10 +238,7 @@ class App:
     def walk(self, model, keyframes_text, frames_per_segment, fps, psi):
         """Stream frames while they are made, then the animation file."""
         s = self.samplers.get(model)
-        try:
-            keys = [_seed(k) for k in str(keyframes_text).replace(",", " ").split()]
-        except gr.Error:
-            raise gr.Error("Keyframes must be seeds separated by spaces or commas, e.g. 1, 2, 3") from None
+        keys = _call(parse_keyframes, keyframes_text)
         n = _whole(frames_per_segment, "Frames per segment")
         fps = _call(check_finite, "fps", fps, 1, 60)  # checked before the frames are made, not after
         if len(keys) * n > MAX_WALK_FRAMES:

@@ -166,8 +166,8 @@ def test_animate_mistakes_are_one_clear_line(session_ckpt, tmp_path, capsys, mon
     monkeypatch.setattr(cli, "MAX_ANIMATION_PIXELS", 100 * 64 * 64)
     base = ["animate", "--checkpoint", str(session_ckpt)]
     for args, message in [
-        (["--keyframes", "1-3"], "--keyframes takes seeds separated by commas, e.g. 1,2,3, got '1-3'"),
-        (["--keyframes", "1,x"], "--keyframes takes seeds"),
+        (["--keyframes", "1-3"], "keyframes must be seeds separated by spaces or commas, e.g. 1, 2, 3, got '1-3'"),
+        (["--keyframes", "1,x"], "keyframes must be seeds"),
         (["--keyframes", "4294967296,1"], "keyframe seed must be in"),
         (["--keyframes", "5"], "a walk needs 2 to 64 keyframes, got 1"),
         (["--segment-frames", "0"], "frames_per_segment must be in [1, 240], got 0"),
