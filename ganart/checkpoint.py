@@ -47,6 +47,9 @@ class CheckpointMeta:
     license: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
+    # what the latent directions do, by method: {"sefa": ["colour: blue ↔ red", "", ...]},
+    # written by `ganart directions --name` and shown on the app's sliders
+    directions: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: Any, path: Path) -> CheckpointMeta:
@@ -55,7 +58,29 @@ class CheckpointMeta:
         unknown = sorted(set(data) - set(cls.__dataclass_fields__))
         if unknown:
             raise CheckpointError(f"{path}: unknown meta keys: {', '.join(unknown)}")
+        problem = direction_names_problem(data.get("directions", {}))
+        if problem:
+            raise CheckpointError(f"{path}: meta.directions: {problem}")
         return cls(**data)
+
+
+MAX_DIRECTION_NAMES = 64
+MAX_DIRECTION_NAME = 60  # characters: a slider label
+
+
+def direction_names_problem(names: Any) -> str | None:
+    """Why ``names`` is not {method: [name, ...]}, or None (names are shown in the app, so bounded)."""
+    if not isinstance(names, dict):
+        return "must be an object {method: [names]}"
+    for method, items in names.items():
+        if method not in ("sefa", "pca"):
+            return f"unknown method {method!r} (sefa or pca)"
+        if not isinstance(items, list) or len(items) > MAX_DIRECTION_NAMES:
+            return f"{method}: must be a list of at most {MAX_DIRECTION_NAMES} names"
+        for i, name in enumerate(items):
+            if not isinstance(name, str) or len(name) > MAX_DIRECTION_NAME or not name.isprintable():
+                return f"{method}[{i}]: a name is printable text of at most {MAX_DIRECTION_NAME} characters, got {name!r}"
+    return None
 
 
 @dataclass
@@ -235,6 +260,19 @@ def read_config(path: Path) -> tuple[GeneratorConfig, CheckpointMeta]:
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{path}: invalid model config: {e}") from None
     return cfg, CheckpointMeta.from_dict(data.get("meta", {}), path)
+
+
+def update_meta(folder: str | os.PathLike[str], **changes: Any) -> CheckpointMeta:
+    """Set keys of a checkpoint's ``meta`` in its config.json (atomically; weights untouched);
+    returns the new meta, validated as a load would."""
+    path = Path(folder) / CONFIG_NAME
+    read_config(path)  # refuse to edit a config that would not load
+    data = json.loads(path.read_text(encoding="utf-8"))
+    meta = {**data.get("meta", {}), **changes}
+    CheckpointMeta.from_dict(meta, path)
+    data["meta"] = meta
+    atomic_write_bytes(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode())
+    return CheckpointMeta.from_dict(meta, path)
 
 
 def _refuse_pickles(path: Path) -> None:

@@ -136,10 +136,45 @@ def cmd_animate(args: argparse.Namespace) -> int:
     return 0
 
 
+def name_directions(folder: str, method: str, items: list[str]) -> list[str]:
+    """['0=colour: blue ↔ red', '3='] -> the method's names in FOLDER's config.json, set (empty
+    text clears one); returns the new list. The app shows them on its sliders."""
+    from .checkpoint import CONFIG_NAME, read_config, update_meta
+    from .hub import write_card
+    from .recipe import METHODS, NUM_DIRECTIONS
+
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    if not Path(folder).expanduser().is_dir():  # a Hub id resolves into a cache that must stay as downloaded
+        raise ValueError(f"{folder}: directions are named in a local checkpoint folder (copy a Hub model to one)")
+    cfg, meta = read_config(Path(folder) / CONFIG_NAME)
+    count = min(NUM_DIRECTIONS, cfg.w_dim)
+    names = list(meta.directions.get(method, []))
+    for item in items:
+        k, sep, text = item.partition("=")
+        if not sep or not k.strip().isdigit():
+            raise ValueError(f"bad --name {item!r}: use INDEX=TEXT, e.g. 0='colour: blue ↔ red'")
+        if not int(k) < count:
+            raise ValueError(f"bad --name {item!r}: this model has directions 0-{count - 1}")
+        names += [""] * (int(k) + 1 - len(names))
+        names[int(k)] = text.strip()
+    while names and not names[-1]:
+        names.pop()
+    update_meta(folder, directions={**meta.directions, method: names})
+    write_card(folder)
+    return names
+
+
 def cmd_directions(args: argparse.Namespace) -> int:
-    """A sheet of what the first K directions do: rows = directions, columns = amounts per seed."""
+    """A sheet of what the first K directions do: rows = directions, columns = amounts per seed;
+    or, with --name, what they do written into the checkpoint (the app's slider labels)."""
     from .sampler import Sampler
 
+    if args.name:
+        names = name_directions(args.checkpoint, args.method, args.name)
+        for i, name in enumerate(names):
+            print(f"{args.method} {i}: {name or '(unnamed)'}")
+        return 0
     amounts = [float(a) for a in args.amounts.split(",")]
     if not amounts or len(amounts) > 9:
         raise ValueError("--amounts takes 1 to 9 comma-separated numbers")
@@ -154,10 +189,8 @@ def cmd_directions(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """FID/KID of a checkpoint against a dataset; results go into its config.json."""
-    import json
-
     from . import metrics
-    from .checkpoint import CONFIG_NAME, atomic_write_bytes
+    from .checkpoint import CONFIG_NAME, read_config, update_meta
     from .data import Preprocess, load_dataset
     from .hub import CARD_NAME, write_card
     from .sampler import Sampler, make_grid
@@ -178,9 +211,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         # a Hub id resolves into huggingface_hub's cache, whose files must stay as downloaded
         print(f"results not written: {args.checkpoint} is not a local folder (copy it to one to keep them)")
     elif args.write:
-        cfg = json.loads((folder / CONFIG_NAME).read_text())
-        cfg.setdefault("meta", {}).setdefault("metrics", {})[f"fid{args.n}_psi{args.psi:g}"] = result
-        atomic_write_bytes(folder / CONFIG_NAME, (json.dumps(cfg, indent=2) + "\n").encode())
+        now = read_config(folder / CONFIG_NAME)[1]  # as it is on disk now, not as loaded minutes ago
+        update_meta(folder, metrics={**now.metrics, f"fid{args.n}_psi{args.psi:g}": result})
         if write_card(folder):
             print(folder / CARD_NAME)
     if args.nearest:
@@ -289,6 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--psi", type=float, default=0.7)
     d.add_argument("--out", help="PNG path (default: CHECKPOINT/directions-METHOD.png)")
     d.add_argument("--device", default="auto")
+    d.add_argument("--name", action="append", metavar="INDEX=TEXT",
+                   help="write what direction INDEX does into the checkpoint (the app's slider label); repeatable")
     d.set_defaults(func=cmd_directions)
 
     e = sub.add_parser("eval", help="FID/KID against a dataset (offline Inception-v3)")

@@ -136,7 +136,14 @@ s.generate(seed=42, psi=0.7).save("seed42.png")
 ## Metrics
 
 {metrics_block(m.metrics)}
-"""
+{_directions_section(m.directions)}"""
+
+
+def _directions_section(directions: dict[str, list[str]]) -> str:
+    """What the named latent directions do (the app's slider labels), by method."""
+    lines = [f"- {method.upper()} {i}: {name}" for method, names in sorted(directions.items())
+             for i, name in enumerate(names) if name]
+    return "\n## Directions\n\n" + "\n".join(lines) + "\n" if lines else ""
 
 
 def card_text(folder: Path) -> str:

@@ -209,6 +209,13 @@ class Sampler:
     def num_directions(self) -> int:
         return self._directions["sefa"][0].shape[0]
 
+    def direction_label(self, index: int, method: str = "sefa") -> str:
+        """A slider's label: 'Direction 3', or 'Direction 3: size' where the checkpoint names it."""
+        self.directions(method)  # checks the method
+        names = self.checkpoint.meta.directions.get(method, [])
+        name = names[index] if 0 <= index < len(names) else ""
+        return f"Direction {index}: {name}" if name else f"Direction {index}"
+
     # --- recipes -> latents -> pixels --------------------------------------------------
     def recipe(
         self,

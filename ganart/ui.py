@@ -198,6 +198,11 @@ class App:
         return (_header(s), gr.update(maximum=s.num_ws - 1, value=0),
                 gr.update(maximum=s.num_ws, value=s.num_ws), source)
 
+    def slider_labels(self, model, method) -> list[dict]:
+        """The sliders named for what the model's directions do (where its checkpoint says)."""
+        s = self.samplers.get(model)
+        return [gr.update(label=_call(s.direction_label, i, method)) for i in range(NUM_SLIDERS)]
+
     @staticmethod
     def remember(history: list[tuple[Any, str]], image, recipe_json: str):
         """Add the shown image to the session's history (newest first, 24 kept)."""
@@ -373,8 +378,9 @@ def build_demo(default_source: str, batch: int = MAX_BATCH,
                             layer_lo = gr.Slider(0, s.num_ws - 1, value=0, step=1, label="Edit layers from",
                                                  elem_id="layer-lo")
                             layer_hi = gr.Slider(1, s.num_ws, value=s.num_ws, step=1, label="to", elem_id="layer-hi")
-                        sliders = [gr.Slider(-SLIDER_RANGE, SLIDER_RANGE, value=0, step=0.1, label=f"Direction {i}",
-                                             elem_id=f"dir{i}") for i in range(NUM_SLIDERS)]
+                        sliders = [gr.Slider(-SLIDER_RANGE, SLIDER_RANGE, value=0, step=0.1,
+                                             label=s.direction_label(i, "sefa"), elem_id=f"dir{i}")
+                                   for i in range(NUM_SLIDERS)]
                         with gr.Row():
                             reset = gr.Button("Reset sliders")
                             save = gr.Button("Download PNG")
@@ -432,6 +438,8 @@ def build_demo(default_source: str, batch: int = MAX_BATCH,
         next_btn.click(lambda v: min(_seed(v) + 1, MAX_SEED), seed, seed, api_visibility="private")
         dice.click(lambda: random.randrange(MAX_SEED + 1), None, seed, api_visibility="private")
         method.change(app.generate, controls, outs, api_visibility="private")
+        for event in (method.change, model.change):
+            event(app.slider_labels, [model, method], sliders, api_visibility="private", show_progress="hidden")
         model.change(app.model_changed, [model, spanned], [header, layer_lo, layer_hi, spanned],
                      api_visibility="private").then(
             app.generate, controls, outs, api_visibility="private")

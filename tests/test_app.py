@@ -338,3 +338,16 @@ def test_loading_a_model_does_not_stall_other_models(session_ckpt, tmp_path, mon
         w.join(10)
     assert not stalled, "the default model's render waited for another model's load"
     assert len(loads) == 1 and samplers.get(other).name == "other"
+
+
+def test_sliders_carry_the_checkpoints_direction_names(session_ckpt, tmp_path):
+    from conftest import tiny_generator
+
+    from ganart.checkpoint import CheckpointMeta, save_checkpoint
+
+    named = str(save_checkpoint(tiny_generator(), tmp_path / "named", CheckpointMeta(directions={"pca": ["", "hue"]})))
+    app = App(Samplers(str(session_ckpt)))
+    assert [u["label"] for u in app.slider_labels(named, "pca")][:3] == ["Direction 0", "Direction 1: hue", "Direction 2"]
+    assert [u["label"] for u in app.slider_labels(None, "sefa")] == [f"Direction {i}" for i in range(8)]
+    with pytest.raises(gr.Error, match="method must be one of"):
+        app.slider_labels(named, "ica")

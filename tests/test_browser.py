@@ -213,3 +213,24 @@ def test_clicking_an_explored_seed_opens_it_in_create(page, url):
     wait_image_change(page, "create-image", first)
     assert seed_value(page) == "5"
     assert page.get_by_role("tab", name="Create").get_attribute("aria-selected") == "true"
+
+
+def test_sliders_are_labelled_with_what_the_model_says_its_directions_do(page, url, tmp_path):
+    from conftest import tiny_generator
+
+    from ganart.checkpoint import CheckpointMeta, save_checkpoint
+
+    named = save_checkpoint(tiny_generator(seed=3), tmp_path / "named", CheckpointMeta(
+        name="named", directions={"sefa": ["colour: blue ↔ red", "", "size"], "pca": ["hue"]}))
+    page.goto(url)
+    wait_image_change(page, "create-image", "")
+    assert page.locator("#dir0").get_by_text("Direction 0", exact=True).count() == 1
+    box = page.locator("#model input").first
+    box.fill(str(named))
+    box.press("Enter")
+    page.locator("#dir0").get_by_text("Direction 0: colour: blue ↔ red").wait_for()
+    page.locator("#dir2").get_by_text("Direction 2: size").wait_for()
+    assert page.locator("#dir1").get_by_text("Direction 1", exact=True).count() == 1
+    page.get_by_label("pca").check()
+    page.locator("#dir0").get_by_text("Direction 0: hue").wait_for()
+    page.locator("#dir2").get_by_text("Direction 2", exact=True).wait_for()

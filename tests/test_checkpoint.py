@@ -84,6 +84,14 @@ def test_bad_config_json(tiny_ckpt):
         (json.dumps({**good, "model": {**good["model"], "resolution": 20}}), "power of two"),
         (json.dumps({**good, "format": "other"}), "'format' must be"),
         (json.dumps({**good, "meta": {"foo": 1}}), "unknown meta keys: foo"),
+        # direction names become slider labels: bounded, printable text only
+        (json.dumps({**good, "meta": {"directions": ["a"]}}), r"meta.directions: must be an object"),
+        (json.dumps({**good, "meta": {"directions": {"ica": []}}}), "unknown method 'ica'"),
+        (json.dumps({**good, "meta": {"directions": {"sefa": "colour"}}}), "sefa: must be a list of at most 64"),
+        (json.dumps({**good, "meta": {"directions": {"sefa": [""] * 65}}}), "sefa: must be a list of at most 64"),
+        (json.dumps({**good, "meta": {"directions": {"pca": ["ok", 3]}}}), r"pca\[1\]: a name is printable text"),
+        (json.dumps({**good, "meta": {"directions": {"sefa": ["x" * 61]}}}), "at most 60 characters"),
+        (json.dumps({**good, "meta": {"directions": {"sefa": ["red\n<b>"]}}}), "printable"),
         ("[1, 2]", "JSON object"),
     ]
     for text, message in cases:

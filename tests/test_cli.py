@@ -183,3 +183,40 @@ def test_animate_mistakes_are_one_clear_line(session_ckpt, tmp_path, capsys, mon
         err = capsys.readouterr().err
         assert err.startswith("ganart animate: error: ") and message in err, (args, err)
     assert not (tmp_path / "walk.gif").exists()
+
+
+def test_naming_directions_labels_them_in_the_checkpoint_card_and_sampler(tiny_ckpt, tmp_path, capsys):
+    from ganart import Sampler
+    from ganart.checkpoint import load_checkpoint
+
+    base = ["directions", "--checkpoint", str(tiny_ckpt)]
+    weights = (tiny_ckpt / "model.safetensors").read_bytes()
+    assert main([*base, "--name", "0=colour: blue ↔ red", "--name", "2= size "]) == 0
+    assert capsys.readouterr().out == "sefa 0: colour: blue ↔ red\nsefa 1: (unnamed)\nsefa 2: size\n"
+    assert main([*base, "--method", "pca", "--name", "1=hue"]) == 0
+    meta = load_checkpoint(tiny_ckpt).meta
+    assert meta.directions == {"sefa": ["colour: blue ↔ red", "", "size"], "pca": ["", "hue"]}
+    assert (tiny_ckpt / "model.safetensors").read_bytes() == weights  # only config.json changed
+    card = (tiny_ckpt / "README.md").read_text()
+    assert "- PCA 1: hue\n" in card and "- SEFA 0: colour: blue ↔ red\n" in card
+    s = Sampler.load(tiny_ckpt, device="cpu")
+    assert [s.direction_label(i) for i in range(3)] == ["Direction 0: colour: blue ↔ red", "Direction 1",
+                                                         "Direction 2: size"]
+    assert s.direction_label(1, "pca") == "Direction 1: hue" and s.direction_label(7, "pca") == "Direction 7"
+    assert main([*base, "--name", "2="]) == 0  # an empty name clears it
+    assert load_checkpoint(tiny_ckpt).meta.directions["sefa"] == ["colour: blue ↔ red"]
+    capsys.readouterr()
+    before = (tiny_ckpt / "config.json").read_bytes()
+    for args, message in [
+        (["--name", "x=1"], "bad --name 'x=1': use INDEX=TEXT"),
+        (["--name", "0"], "bad --name '0': use INDEX=TEXT"),
+        (["--name", "32=late"], "this model has directions 0-31"),
+        (["--name", "0=" + "y" * 61], "at most 60 characters"),
+        (["--name", "0=a\tb"], "printable"),
+        (["--method", "ica", "--name", "0=a"], "method must be one of"),
+    ]:
+        assert main([*base, *args]) == 2, args
+        assert message in capsys.readouterr().err, args
+    assert (tiny_ckpt / "config.json").read_bytes() == before  # nothing half-written
+    assert main(["directions", "--checkpoint", "someone/model", "--name", "0=a"]) == 2
+    assert "directions are named in a local checkpoint folder" in capsys.readouterr().err
