@@ -24,6 +24,9 @@ def test_default_checkpoint_loads_and_renders():
     a, b = np.asarray(s.generate(0)), np.asarray(s.generate(1))
     assert a.shape == (64, 64, 3) and not np.array_equal(a, b)
     assert a.std() > 5  # a real picture, not a flat field
+    # the app's eight sliders say what they do (read off `ganart directions` sheets of this cut)
+    for method in ("sefa", "pca"):
+        assert all(s.direction_label(i, method).startswith(f"Direction {i}: ") for i in range(8)), method
 
 
 def test_default_checkpoint_is_not_mode_collapsed():
