@@ -30,7 +30,10 @@ from .sampler import RenderBatcher, Sampler, save_animation
 CSS = """
 img { image-rendering: pixelated; }
 #create-image img, #frame img, #child img { width: 100% !important; height: 100% !important; object-fit: contain; }
+#history .grid-container { grid-template-columns: repeat(auto-fill, 88px) !important; }
 """
+# (Gradio spreads a gallery's first few images over its whole width: the 120 px history strip
+# showed each of them half cut off; fixed 88 px thumbnails fit it whole)
 NUM_SLIDERS = 8
 # the page's link follows the controls, so a copied link reproduces the image: the model (when
 # not the default: DEFAULT_MODEL is filled in by build_demo), and the layer range whenever there

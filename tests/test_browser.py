@@ -234,3 +234,23 @@ def test_sliders_are_labelled_with_what_the_model_says_its_directions_do(page, u
     page.get_by_label("pca").check()
     page.locator("#dir0").get_by_text("Direction 0: hue").wait_for()
     page.locator("#dir2").get_by_text("Direction 2", exact=True).wait_for()
+
+
+def test_history_thumbnails_are_whole(page, url, output_dir):
+    # Gradio spread the first few history images over the strip's width: 3 images were 230 px
+    # squares in a 120 px strip, each cut off halfway.
+    page.goto(url)
+    first = wait_image_change(page, "create-image", "")
+    for _ in range(3):
+        page.get_by_role("button", name="▶").click()
+        first = wait_image_change(page, "create-image", first)
+    thumbs = page.locator("#history img")
+    end = time.time() + 20
+    while thumbs.count() < 3 and time.time() < end:
+        time.sleep(0.1)
+    strip = page.locator("#history").bounding_box()
+    boxes = [t.bounding_box() for t in thumbs.all()]
+    page.locator("#history").screenshot(path=str(output_dir / "history.png"))
+    assert len(boxes) == 3  # seeds 1, 2, 3 (seed 0 was shown, not changed to)
+    for b in boxes:
+        assert b["width"] <= 100 and b["y"] >= strip["y"] and b["y"] + b["height"] <= strip["y"] + strip["height"], (b, strip)
