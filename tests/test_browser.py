@@ -64,16 +64,21 @@ def seed_value(page) -> str:
     return page.locator("#seed input").first.input_value()
 
 
+def drag_slider(page, elem_id: str, to: float) -> None:
+    """Drag a slider's handle from the middle to ``to`` (0-1) of its width, as a user does."""
+    box = page.locator(f"#{elem_id} input[type=range]").first.bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] / 2, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * to, y, steps=8)
+    page.mouse.up()
+
+
 def test_drag_slider_changes_image(page, url, output_dir):
     page.goto(url)
     first = wait_image_change(page, "create-image", "")
     page.screenshot(path=str(output_dir / "create-1280.png"), full_page=True)
-    slider = page.locator("#dir0 input[type=range]").first
-    box = slider.bounding_box()
-    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    page.mouse.down()
-    page.mouse.move(box["x"] + box["width"] * 0.95, box["y"] + box["height"] / 2, steps=8)
-    page.mouse.up()
+    drag_slider(page, "dir0", 0.95)
     wait_image_change(page, "create-image", first)
     page.wait_for_function("location.search.includes('edits=0')", timeout=10_000)  # the link carries it
 
@@ -171,12 +176,7 @@ def test_a_copied_link_reproduces_the_image(page, url, browser, tmp_path):
     lo = page.locator("#layer-lo input[type=number]").first
     lo.fill("2")
     lo.press("Enter")
-    slider = page.locator("#dir0 input[type=range]").first
-    box = slider.bounding_box()
-    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    page.mouse.down()
-    page.mouse.move(box["x"] + box["width"] * 0.9, box["y"] + box["height"] / 2, steps=6)
-    page.mouse.up()
+    drag_slider(page, "dir0", 0.9)
     wait_recipe(page, lambda r: r.layers == (2, 6) and 0 in r.edits)
     page.wait_for_function("location.search.includes('layers=2-6')", timeout=10_000)
     page.wait_for_timeout(500)  # trailing slider events settle
