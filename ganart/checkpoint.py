@@ -268,11 +268,10 @@ def update_meta(folder: str | os.PathLike[str], **changes: Any) -> CheckpointMet
     path = Path(folder) / CONFIG_NAME
     read_config(path)  # refuse to edit a config that would not load
     data = json.loads(path.read_text(encoding="utf-8"))
-    meta = {**data.get("meta", {}), **changes}
-    CheckpointMeta.from_dict(meta, path)
-    data["meta"] = meta
+    data["meta"] = {**data.get("meta", {}), **changes}
+    meta = CheckpointMeta.from_dict(data["meta"], path)  # before anything is written
     atomic_write_bytes(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode())
-    return CheckpointMeta.from_dict(meta, path)
+    return meta
 
 
 def _refuse_pickles(path: Path) -> None:

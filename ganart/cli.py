@@ -107,7 +107,7 @@ MAX_ANIMATION_PIXELS = 2**28  # frames x height x width held in memory: 768 MB o
 def cmd_animate(args: argparse.Namespace) -> int:
     """A walk through keyframe seeds as a GIF/WebP, or as numbered PNGs (for ffmpeg) in a folder."""
     from .recipe import upscale
-    from .sampler import Sampler, save_animation
+    from .sampler import Sampler, save_animation, walk_length
 
     keys = parse_keyframes(args.keyframes)  # not parse_seeds: "1-3" is no walk, and 1,2,1 is one
     check_finite("--fps", args.fps, 1, 60)
@@ -120,7 +120,7 @@ def cmd_animate(args: argparse.Namespace) -> int:
     sampler = Sampler.load(args.checkpoint, device=args.device)
     frames = sampler.walk(keys, args.segment_frames, loop=not args.no_loop, psi=args.psi, space=args.space,
                           edits=parse_edits(args.edit or []), layers=parse_layers(args.layers), method=args.method)
-    total = (len(keys) - (1 if args.no_loop else 0)) * args.segment_frames + (1 if args.no_loop else 0)
+    total = walk_length(len(keys), args.segment_frames, loop=not args.no_loop)
     side = sampler.resolution * args.scale
     if as_file and total * side * side > MAX_ANIMATION_PIXELS:  # a GIF/WebP is assembled in memory
         raise ValueError(f"{total} frames of {side}x{side} are too many for one {out.suffix} file: "

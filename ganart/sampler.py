@@ -117,6 +117,11 @@ def make_grid(images: Sequence[Image.Image], cols: int | None = None, pad: int =
     return grid
 
 
+def walk_length(keyframes: int, frames_per_segment: int, loop: bool = True) -> int:
+    """Frames in a walk: one segment per keyframe when it loops back, else one fewer plus the last frame."""
+    return keyframes * frames_per_segment if loop else (keyframes - 1) * frames_per_segment + 1
+
+
 def save_animation(
     frames: Iterable[Image.Image], path: str | os.PathLike[str], fps: float = 12.0
 ) -> Path:
@@ -392,8 +397,7 @@ class Sampler:
             raise ValueError(f"frames_per_segment must be in [1, {MAX_FRAMES_PER_SEGMENT}], got {frames_per_segment}")
         if space not in ("z", "w"):
             raise ValueError(f"space must be 'z' or 'w', got {space!r}")
-        segments = len(keyframes) if loop else len(keyframes) - 1
-        total = segments * frames_per_segment + (0 if loop else 1)
+        total = walk_length(len(keyframes), frames_per_segment, loop)
         if total > MAX_FRAMES:
             raise ValueError(f"this walk has {total} frames, over the {MAX_FRAMES} limit")
         base = self.recipe(keyframes[0], psi, edits, layers, method)  # validates the rest

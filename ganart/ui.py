@@ -24,7 +24,7 @@ from PIL import Image
 from .checkpoint import CheckpointError
 from .latent import MAX_SEED, check_finite, check_seed, parse_keyframes
 from .recipe import PNG_KEY, Recipe, save_png, upscale
-from .sampler import RenderBatcher, Sampler, save_animation
+from .sampler import RenderBatcher, Sampler, save_animation, walk_length
 
 # upscale crisply (never blur the pixels) and let the main images fill their column
 CSS = """
@@ -249,7 +249,7 @@ class App:
         keys = _call(parse_keyframes, keyframes_text)
         n = _whole(frames_per_segment, "Frames per segment")
         fps = _call(check_finite, "fps", fps, 1, 60)  # checked before the frames are made, not after
-        if len(keys) * n > MAX_WALK_FRAMES:
+        if walk_length(len(keys), n) > MAX_WALK_FRAMES:
             raise gr.Error(f"At most {MAX_WALK_FRAMES} frames per animation ({len(keys)} keyframes x {n})")
         frames = []
         for frame in _call(s.walk, keys, n, True, psi):
