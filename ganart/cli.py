@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .latent import check_finite, check_seed, parse_keyframes
+from .latent import check_finite, check_seed, parse_keyframes, parse_layers
 
 MAX_SEEDS = 10_000
 
@@ -51,16 +51,6 @@ def parse_edits(items: list[str]) -> dict[int, float]:
         except ValueError:
             raise ValueError(f"bad --edit {item!r}: use INDEX=AMOUNT, e.g. 0=2.5") from None
     return edits
-
-
-def parse_layers(text: str | None) -> tuple[int, int] | None:
-    if text is None:
-        return None
-    a, sep, b = text.partition("-")
-    try:
-        return (int(a), int(b))
-    except ValueError:
-        raise ValueError(f"bad --layers {text!r}: use START-STOP, e.g. 0-4") from None
 
 
 def cmd_sample(args: argparse.Namespace) -> int:

@@ -38,6 +38,17 @@ def parse_keyframes(text: str) -> list[int]:
     return [check_seed(k, "keyframe seed") for k in keys]
 
 
+def parse_layers(text: str | None) -> tuple[int, int] | None:
+    """'0-4' -> (0, 4), None -> None (all layers); whether the range fits a model is the Sampler's check."""
+    if text is None:
+        return None
+    a, _, b = text.partition("-")
+    try:
+        return (int(a), int(b))
+    except ValueError:
+        raise ValueError(f"bad --layers {text!r}: use START-STOP, e.g. 0-4") from None
+
+
 def seed_to_z(seed: int, z_dim: int) -> torch.Tensor:
     """The z of a seed: [1, z_dim], drawn on the CPU with its own generator so it is the
     same on every device and in every process."""

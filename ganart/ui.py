@@ -22,7 +22,7 @@ from gradio.utils import get_upload_folder
 from PIL import Image
 
 from .checkpoint import CheckpointError
-from .latent import MAX_SEED, check_finite, check_seed, parse_keyframes
+from .latent import MAX_SEED, check_finite, check_seed, parse_keyframes, parse_layers
 from .recipe import PNG_KEY, Recipe, save_png, upscale
 from .sampler import RenderBatcher, Sampler, save_animation, walk_length
 
@@ -71,6 +71,10 @@ class Samplers:
         self._loading: dict[str, Future] = {}  # source -> the load in progress, shared by its requests
         self._lock = threading.Lock()  # Gradio calls from many worker threads
 
+    def source(self, model: str | None) -> str:
+        """The model a box value names (empty: the default)."""
+        return (model or self.default).strip()
+
     def render(self, source: str | None, recipe: Recipe) -> Image.Image:
         """Render through the model's batcher (concurrent callers share forward passes)."""
         s, batcher = self._entry(source)
@@ -80,7 +84,7 @@ class Samplers:
         return self._entry(source)[0]
 
     def _entry(self, source: str | None) -> tuple[Sampler, RenderBatcher | None]:
-        source = (source or self.default).strip()
+        source = self.source(source)
         with self._lock:
             if source in self._loaded:
                 self._loaded.move_to_end(source)
@@ -195,7 +199,7 @@ class App:
         ``spanned``: the model the layer range was last set for; when a link has just set the
         model together with its range, that range stays."""
         s = self.samplers.get(model)
-        source = (model or self.samplers.default).strip()
+        source = self.samplers.source(model)
         if source == spanned:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         return (_header(s), gr.update(maximum=s.num_ws - 1, value=0),
@@ -284,7 +288,7 @@ class App:
         Create controls (bad values: an error). -> [model, spanned, header, seed, psi, method,
         layer from, layer to, *sliders]"""
         q = dict(request.query_params) if request is not None else {}
-        source = (q.get("model") or model or self.samplers.default).strip()
+        source = self.samplers.source(q.get("model") or model)
         s = self.samplers.get(source)
         seed = _seed(q.get("seed", 0))
         try:
@@ -303,7 +307,7 @@ class App:
         lo, hi = 0, s.num_ws
         if q.get("layers"):
             try:
-                lo, hi = (int(x) for x in q["layers"].split("-"))
+                lo, hi = parse_layers(q["layers"])
             except ValueError:
                 raise gr.Error(f"Bad layers in the link: {q['layers']!r} (use from-to, e.g. 2-5)") from None
         method = q.get("method", "sefa")
