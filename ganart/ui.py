@@ -193,17 +193,19 @@ class App:
         img = self.samplers.render(model, r)
         return upscale(img, DISPLAY_SCALE), r.to_json()
 
-    def model_changed(self, model, spanned: str | None):
-        """Another model picked: the header names it and the layer range spans its layers (the
-        old range stayed, so a model with more layers was edited on only the first few).
+    def model_changed(self, model, spanned: str | None, method):
+        """Another model picked: the header names it, the layer range spans its layers (the
+        old range stayed, so a model with more layers was edited on only the first few) and the
+        sliders take its direction names. One handler, so a model that fails to load is one error.
         ``spanned``: the model the layer range was last set for; when a link has just set the
         model together with its range, that range stays."""
         s = self.samplers.get(model)
         source = self.samplers.source(model)
+        labels = self.slider_labels(model, method)
         if source == spanned:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), *labels
         return (_header(s), gr.update(maximum=s.num_ws - 1, value=0),
-                gr.update(maximum=s.num_ws, value=s.num_ws), source)
+                gr.update(maximum=s.num_ws, value=s.num_ws), source, *labels)
 
     def slider_labels(self, model, method) -> list[dict]:
         """The sliders named for what the model's directions do (where its checkpoint says)."""
@@ -445,11 +447,9 @@ def build_demo(default_source: str, batch: int = MAX_BATCH,
         next_btn.click(lambda v: min(_seed(v) + 1, MAX_SEED), seed, seed, api_visibility="private")
         dice.click(lambda: random.randrange(MAX_SEED + 1), None, seed, api_visibility="private")
         method.change(app.generate, controls, outs, api_visibility="private")
-        for event in (method.change, model.change):
-            event(app.slider_labels, [model, method], sliders, api_visibility="private", show_progress="hidden")
-        model.change(app.model_changed, [model, spanned], [header, layer_lo, layer_hi, spanned],
-                     api_visibility="private").then(
-            app.generate, controls, outs, api_visibility="private")
+        method.change(app.slider_labels, [model, method], sliders, api_visibility="private", show_progress="hidden")
+        model.change(app.model_changed, [model, spanned, method], [header, layer_lo, layer_hi, spanned, *sliders],
+                     api_visibility="private").success(app.generate, controls, outs, api_visibility="private")
         reset.click(lambda: [0.0] * NUM_SLIDERS, None, sliders, api_visibility="private").then(
             app.generate, controls, outs, api_visibility="private")
         save.click(app.download, controls, files, api_name="download")

@@ -13,7 +13,7 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 from ganart.recipe import Recipe
-from ganart.ui import App, Samplers
+from ganart.ui import NUM_SLIDERS, App, Samplers
 
 
 @pytest.fixture(scope="module")
@@ -187,7 +187,8 @@ def test_picking_another_model_spans_its_layers(session_ckpt, tmp_path):
 
     wide = save_checkpoint(tiny_generator(resolution=32), tmp_path / "wide", CheckpointMeta(name="wide32"))
     app = App(Samplers(str(session_ckpt)))
-    header, lo, hi, spanned = app.model_changed(str(wide), str(session_ckpt))
+    header, lo, hi, spanned, *labels = app.model_changed(str(wide), str(session_ckpt), "sefa")
+    assert [u["label"] for u in labels[:2]] == ["Direction 0", "Direction 1"]
     assert "**wide32** (32px)" in header and spanned == str(wide)
     assert lo["maximum"] == 7 and lo["value"] == 0 and hi["maximum"] == 8 and hi["value"] == 8
     # with the new range the edit reaches every layer: the recipe says "all layers" (None);
@@ -195,7 +196,7 @@ def test_picking_another_model_spans_its_layers(session_ckpt, tmp_path):
     r = app.recipe(str(wide), 1, 0.7, "sefa", lo["value"], hi["value"], 2.0, *ZERO[1:])
     assert r.layers is None
     assert app.recipe(str(wide), 1, 0.7, "sefa", 0, 6, 2.0, *ZERO[1:]).layers == (0, 6)
-    header, lo, hi, _ = app.model_changed(None, str(wide))  # back to the default
+    header, lo, hi, _, *_ = app.model_changed(None, str(wide), "sefa")  # back to the default
     assert "**tiny** (16px)" in header and hi["maximum"] == 6
 
 
@@ -214,7 +215,8 @@ def test_a_link_carries_the_model_and_the_layer_range(session_ckpt, tmp_path):
     assert (lo["value"], lo["maximum"], hi["value"], hi["maximum"]) == (2, 7, 5, 8)
     assert app.recipe(model, seed, psi, method, 2, 5, *amounts).layers == (2, 5)
     # the dropdown's change that follows keeps the link's range: it was set for this model
-    assert app.model_changed(model, spanned) == (gr.skip(),) * 4
+    header, lo, hi, spanned, *labels = app.model_changed(model, spanned, "sefa")
+    assert (header, lo, hi, spanned) == (gr.skip(),) * 4 and len(labels) == NUM_SLIDERS
     # no model in the link: the one shown; no layers: all of them
     model, spanned, _, _, _, _, lo, hi, *_ = app.from_url(None, gr.Request(query_params={"seed": "1"}))
     assert model == spanned == str(session_ckpt) and (lo["value"], hi["value"]) == (0, 6)

@@ -254,3 +254,21 @@ def test_history_thumbnails_are_whole(page, url, output_dir):
     assert len(boxes) == 3  # seeds 1, 2, 3 (seed 0 was shown, not changed to)
     for b in boxes:
         assert b["width"] <= 100 and b["y"] >= strip["y"] and b["y"] + b["height"] <= strip["y"] + strip["height"], (b, strip)
+
+
+def test_a_model_that_does_not_load_is_reported_once(page, url, tmp_path):
+    # Two handlers loaded the model box's value on its change (header and layer range, and
+    # slider labels): a bad path raised the same error twice, shown as one toast marked "(2)"
+    # with the message written out twice.
+    missing = tmp_path / "no-such-model"
+    page.goto(url)
+    first = wait_image_change(page, "create-image", "")
+    box = page.locator("#model input").first
+    box.fill(str(missing))
+    box.press("Enter")
+    toast = page.locator("[data-testid=toast-body]").filter(has_text="no-such-model")
+    toast.first.wait_for()
+    time.sleep(3)  # let any later handler of the same change report too
+    texts = [t.inner_text() for t in page.locator("[data-testid=toast-body]").all()]
+    assert len(texts) == 1 and texts[0].count("no such checkpoint folder") == 1, texts
+    assert image_src(page, "create-image") == first  # the last good image stays
