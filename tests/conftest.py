@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,11 @@ import torch
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+# Gradio's cache (files the app hands out, the client's downloads) goes to a folder of this
+# run, removed at its end: service-level calls have no server whose delete_cache would clean
+# them, and thousands of files piled up in /tmp/gradio. Read at import, so set before gradio.
+GRADIO_CACHE = tempfile.mkdtemp(prefix="ganart-tests-gradio-")
+os.environ["GRADIO_TEMP_DIR"] = GRADIO_CACHE
 
 from ganart.checkpoint import CheckpointMeta, save_checkpoint  # noqa: E402
 from ganart.config import GeneratorConfig  # noqa: E402
@@ -99,3 +105,9 @@ def hub_cache(tmp_path, monkeypatch, session_ckpt):
     monkeypatch.setattr(c, "HF_HUB_CACHE", str(cache))
     monkeypatch.setattr(c, "HF_HUB_OFFLINE", True)
     return cache
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_gradio_cache():
+    yield
+    shutil.rmtree(GRADIO_CACHE, ignore_errors=True)
