@@ -360,7 +360,9 @@ def build_demo(default_source: str, batch: int = MAX_BATCH,
         header = gr.Markdown(_header(s))
         spanned = gr.State(default_source.strip())  # the model the layer range was set for
         with gr.Row():
-            model = gr.Dropdown(choices=local_checkpoints() or [default_source], value=default_source,
+            # shipped models listed by folder name (the value stays the path the server loads)
+            choices = [(Path(c).name, c) for c in local_checkpoints()] or [default_source]
+            model = gr.Dropdown(choices=choices, value=default_source,
                                 label="Model (a folder in checkpoints/ or a Hub id user/name)",
                                 allow_custom_value=True, elem_id="model")
         with gr.Tabs() as tabs:

@@ -272,3 +272,18 @@ def test_a_model_that_does_not_load_is_reported_once(page, url, tmp_path):
     texts = [t.inner_text() for t in page.locator("[data-testid=toast-body]").all()]
     assert len(texts) == 1 and texts[0].count("no such checkpoint folder") == 1, texts
     assert image_src(page, "create-image") == first  # the last good image stays
+
+
+def test_the_model_list_names_shipped_models_by_folder(page, url):
+    # The list showed the server's absolute paths (/home/user/app/checkpoints/emoji64 on a Space).
+    page.goto(url)
+    wait_image_change(page, "create-image", "")
+    page.locator("#model input").first.click()
+    option = page.get_by_role("option", name="emoji64", exact=True)
+    option.wait_for()
+    texts = [o.inner_text() for o in page.get_by_role("option").all()]
+    assert texts and not any("/" in t for t in texts), texts
+    first = image_src(page, "create-image")
+    option.click()  # picks the folder's path: the header names the model, the image is its
+    page.get_by_text("emoji64").first.wait_for()
+    wait_image_change(page, "create-image", first)
