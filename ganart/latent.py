@@ -14,19 +14,26 @@ import torch
 MAX_SEED = 2**32 - 1
 
 
+def check_int(name: str, value: object, lo: int | None = None, hi: int | None = None) -> int:
+    """A whole number as a Python int: ints, numpy ints and integral floats pass; 1.5, "7",
+    True and NaN do not (seeds, layer indices and frame counts all go through here)."""
+    span = f" in [{lo}, {hi}]" if lo is not None and hi is not None else ""
+    if isinstance(value, (bool, str, bytes)):
+        raise ValueError(f"{name} must be an integer{span}, got {value!r}")
+    try:
+        as_int = int(value)  # type: ignore[call-overload]
+        whole = as_int == value
+    except (TypeError, ValueError, OverflowError):
+        whole = False
+    if not whole:
+        raise ValueError(f"{name} must be an integer{span}, got {value!r}")
+    if (lo is not None and as_int < lo) or (hi is not None and as_int > hi):
+        raise ValueError(f"{name} must be in [{lo}, {hi}], got {as_int}")
+    return as_int
+
+
 def check_seed(seed: object, name: str = "seed") -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        # accept integral floats/numpy ints, but not 1.5 or "7"
-        try:
-            as_int = int(seed)  # type: ignore[call-overload]
-        except (TypeError, ValueError, OverflowError):
-            raise ValueError(f"{name} must be an integer in [0, {MAX_SEED}], got {seed!r}") from None
-        if isinstance(seed, (str, bytes, bool)) or as_int != seed:
-            raise ValueError(f"{name} must be an integer in [0, {MAX_SEED}], got {seed!r}")
-        seed = as_int
-    if not 0 <= seed <= MAX_SEED:
-        raise ValueError(f"{name} must be in [0, {MAX_SEED}], got {seed}")
-    return seed
+    return check_int(name, seed, 0, MAX_SEED)
 
 
 def parse_keyframes(text: str) -> list[int]:

@@ -10,7 +10,7 @@ from typing import Any
 
 from PIL import Image, PngImagePlugin
 
-from .latent import check_finite, check_seed
+from .latent import check_finite, check_int, check_seed
 
 PNG_KEY = "ganart-recipe"
 RECIPE_VERSION = 1
@@ -49,11 +49,10 @@ def check_layers(layers: Any) -> tuple[int, int] | None:
         return None
     if isinstance(layers, (str, bytes)) or not hasattr(layers, "__len__") or len(layers) != 2:
         raise ValueError(f"layers must be None or a pair (start, stop), got {layers!r}")
-    a, b = layers
-    for v in (a, b):
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise ValueError(f"layers must be a pair of integers, got {layers!r}")
-    return (a, b)
+    try:
+        return (check_int("layer", layers[0]), check_int("layer", layers[1]))
+    except ValueError:
+        raise ValueError(f"layers must be a pair of integers, got {layers!r}") from None
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from .checkpoint import Checkpoint, load_checkpoint
 from .latent import (
     apply_edits,
     check_finite,
+    check_int,
     check_seed,
     layer_slice,
     lerp,
@@ -391,10 +392,7 @@ class Sampler:
         keyframes = [check_seed(s, "keyframe seed") for s in keyframes]
         if not 2 <= len(keyframes) <= MAX_KEYFRAMES:
             raise ValueError(f"a walk needs 2 to {MAX_KEYFRAMES} keyframes, got {len(keyframes)}")
-        if isinstance(frames_per_segment, bool) or not isinstance(frames_per_segment, int):
-            raise ValueError(f"frames_per_segment must be an integer, got {frames_per_segment!r}")
-        if not 1 <= frames_per_segment <= MAX_FRAMES_PER_SEGMENT:
-            raise ValueError(f"frames_per_segment must be in [1, {MAX_FRAMES_PER_SEGMENT}], got {frames_per_segment}")
+        frames_per_segment = check_int("frames_per_segment", frames_per_segment, 1, MAX_FRAMES_PER_SEGMENT)
         if space not in ("z", "w"):
             raise ValueError(f"space must be 'z' or 'w', got {space!r}")
         total = walk_length(len(keyframes), frames_per_segment, loop)

@@ -1,11 +1,13 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 
 from ganart.latent import (
     MAX_SEED,
     apply_edits,
+    check_int,
     check_seed,
     layer_slice,
     mix_ws,
@@ -31,6 +33,25 @@ def test_bad_seeds(bad):
 
 def test_integral_float_seed_is_accepted():
     assert check_seed(5.0) == 5
+
+
+def test_check_int_takes_numpy_ints_and_returns_python_ints():
+    # numpy ints were taken as seeds but refused as layer indices and frame counts
+    for v in (np.int64(4), np.uint8(4), 4.0, np.float32(4.0)):
+        out = check_int("n", v, 1, 8)
+        assert out == 4 and type(out) is int
+    assert check_int("n", -7) == -7  # no bounds given: any whole number
+
+
+@pytest.mark.parametrize("bad", [1.5, "4", b"4", True, None, float("nan"), float("inf"), [4]])
+def test_check_int_rejects_what_is_not_a_whole_number(bad):
+    with pytest.raises(ValueError, match=r"n must be an integer in \[1, 8\], got"):
+        check_int("n", bad, 1, 8)
+
+
+def test_check_int_names_the_range():
+    with pytest.raises(ValueError, match=r"n must be in \[1, 8\], got 9"):
+        check_int("n", np.int64(9), 1, 8)
 
 
 def test_slerp_endpoints_and_norm():

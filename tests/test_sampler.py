@@ -157,6 +157,15 @@ def test_walk_rejects_bad_arguments(sampler, args, message):
         sampler.walk(*args)
 
 
+def test_numpy_ints_work_as_layers_and_frame_counts(sampler):
+    # they were refused: "layers must be a pair of integers, got (0, np.int64(2))"
+    r = sampler.recipe(np.int64(3), edits={np.int64(0): 2.0}, layers=(np.int64(0), np.int64(2)))
+    assert r.layers == (0, 2) and all(type(v) is int for v in r.layers)
+    assert Recipe.from_json(r.to_json()) == r  # plain ints, so it serialises
+    assert np.array_equal(pixels(sampler.render(r)), pixels(sampler.generate(3, edits={0: 2.0}, layers=(0, 2))))
+    assert len(list(sampler.walk(np.array([1, 2]), frames_per_segment=np.int64(2)))) == 4
+
+
 def test_batch_limits(sampler):
     with pytest.raises(ValueError, match="batch"):
         sampler.generate_batch([])
