@@ -165,7 +165,10 @@ def cmd_directions(args: argparse.Namespace) -> int:
         for i, name in enumerate(names):
             print(f"{args.method} {i}: {name or '(unnamed)'}")
         return 0
-    amounts = [float(a) for a in args.amounts.split(",")]
+    try:
+        amounts = [float(a) for a in args.amounts.split(",")]
+    except ValueError:  # it said only "could not convert string to float: 'x'"
+        raise ValueError(f"bad --amounts {args.amounts!r}: use comma-separated numbers, e.g. --amounts=-3,0,3") from None
     if not amounts or len(amounts) > 9:
         raise ValueError("--amounts takes 1 to 9 comma-separated numbers")
     sampler = Sampler.load(args.checkpoint, device=args.device)

@@ -71,7 +71,8 @@ def test_user_mistakes_exit_2_without_traceback(session_ckpt, tmp_path):
         cases.append((["--checkpoint", str(session_ckpt), "--device", "cuda"], "device 'cuda' is not available"))
     for args, message in [
         (["--checkpoint", str(session_ckpt), "--count", "0"], "count >= 1"),
-        (["--checkpoint", str(session_ckpt), "--amounts", "1,x"], "could not convert"),
+        (["--checkpoint", str(session_ckpt), "--amounts", "1,x"], "bad --amounts '1,x': use comma-separated numbers"),
+        (["--checkpoint", str(session_ckpt), "--amounts", "1,,2"], "bad --amounts '1,,2'"),
         (["--checkpoint", str(session_ckpt), "--amounts", "99"], "edit amount"),
         (["--checkpoint", str(session_ckpt), "--method", "ica"], "method must be"),
     ]:
