@@ -9,8 +9,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .latent import check_finite, check_seed, parse_keyframes, parse_layers
+from .latent import check_finite, check_seed, layer_slice, parse_keyframes, parse_layers
+
+if TYPE_CHECKING:
+    from .recipe import Recipe
 
 MAX_SEEDS = 10_000
 
@@ -53,19 +57,45 @@ def parse_edits(items: list[str]) -> dict[int, float]:
     return edits
 
 
+def read_recipe(path: str) -> Recipe:
+    """The recipe in a ganart PNG, or in a .json file (the app's Recipe box, the API's output)."""
+    from .recipe import MAX_PNG_BYTES, Recipe
+
+    p = Path(path)
+    if p.suffix.lower() != ".json":
+        return Recipe.from_png(p)
+    if not p.is_file():
+        raise ValueError(f"{p}: no such file")
+    if p.stat().st_size > MAX_PNG_BYTES:
+        raise ValueError(f"{p}: larger than {MAX_PNG_BYTES // (1024 * 1024)} MB")
+    try:
+        return Recipe.from_json(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ValueError(f"{p}: not a text file") from None
+    except ValueError as e:
+        raise ValueError(f"{p}: {e}") from None
+
+
+def png_name(r: Recipe) -> str:
+    """seed0000000007.png; a mix names its second seed too, so it never overwrites the plain image."""
+    return f"seed{r.seed:010d}" + (f"-mix{r.mix_seed:010d}" if r.mix_seed is not None else "") + ".png"
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
-    from .recipe import Recipe, save_png
+    from .recipe import save_png
     from .sampler import Sampler, make_grid
 
     out = Path(args.out)
+    if args.mix_layers is not None and args.mix_seed is None:
+        raise ValueError("--mix-layers needs --mix-seed (the seed whose styles those layers take)")
     if args.recipe:
-        recipe = Recipe.from_png(args.recipe)
+        recipe = read_recipe(args.recipe)
         source = args.checkpoint or recipe.checkpoint
         if not source:
             raise ValueError("the recipe names no checkpoint: pass --checkpoint")
         sampler = Sampler.load(source, device=args.device)
         image = sampler.render(recipe)
-        path = save_png(image, out / f"seed{recipe.seed:010d}.png")
+        path = save_png(image, out / png_name(recipe))
         print(path)
         return 0
     if not args.checkpoint:
@@ -74,14 +104,24 @@ def cmd_sample(args: argparse.Namespace) -> int:
     edits = parse_edits(args.edit or [])
     layers = parse_layers(args.layers)
     sampler = Sampler.load(args.checkpoint, device=args.device)
-    recipes = [sampler.recipe(s, args.psi, edits, layers, args.method) for s in seeds]  # validate all first
+    mix_layers = None
+    if args.mix_seed is not None:  # B's styles on these layers, A's (each --seeds seed) elsewhere
+        text, groups = args.mix_layers or "coarse", sampler.layer_groups()
+        try:
+            mix_layers = groups[text] if text in groups else parse_layers(text)
+            layer_slice(mix_layers, sampler.num_ws)
+        except ValueError:
+            raise ValueError(f"bad --mix-layers {text!r}: use {', '.join(groups)}, or START-STOP "
+                             f"with 0 <= START < STOP <= {sampler.num_ws}") from None
+    recipes = [sampler.recipe(s, args.psi, edits, layers, args.method, args.mix_seed, mix_layers)
+               for s in seeds]  # validate all first
     rank, world = _dist_rank()
     mine = recipes[rank::world]  # torchrun: each process renders a disjoint share of the seeds
     images = []
     for i in range(0, len(mine), 32):
         chunk = sampler.render_many(mine[i : i + 32])
         for r, im in zip(mine[i : i + 32], chunk):
-            print(save_png(im, out / f"seed{r.seed:010d}.png"))
+            print(save_png(im, out / png_name(r)))
         if args.grid:
             images += chunk
     if args.grid and world == 1:
@@ -284,7 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--layers", help="layer range START-STOP the edits apply to")
     s.add_argument("--method", choices=["sefa", "pca"], default="sefa")
     s.add_argument("--grid", action="store_true", help="also write grid.png")
-    s.add_argument("--recipe", help="regenerate the image a ganart PNG describes")
+    s.add_argument("--mix-seed", type=int, help="style mixing: this seed's styles on --mix-layers")
+    s.add_argument("--mix-layers", help="coarse (default), middle, fine or START-STOP: the layers --mix-seed gives")
+    s.add_argument("--recipe", help="regenerate the image a ganart PNG (or a recipe .json) describes")
     s.add_argument("--device", default="auto")
     s.add_argument("--out", default="samples")
     s.set_defaults(func=cmd_sample)

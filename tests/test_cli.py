@@ -32,6 +32,27 @@ def test_sample_writes_pngs_grid_and_recipes(session_ckpt, tmp_path):
     assert np.array_equal(a, b)
 
 
+def test_sample_mixes_styles_and_reads_recipe_json(session_ckpt, sampler, tmp_path):
+    out = tmp_path / "out"
+    assert main(["sample", "--checkpoint", str(session_ckpt), "--seeds", "3,4", "--mix-seed", "9",
+                 "--psi", "0.6", "--out", str(out)]) == 0  # coarse by default, as in the app's Mix tab
+    assert sorted(p.name for p in out.iterdir()) == ["seed0000000003-mix0000000009.png",
+                                                      "seed0000000004-mix0000000009.png"]
+    mixed = np.asarray(Image.open(out / "seed0000000004-mix0000000009.png"))
+    assert np.array_equal(mixed, np.asarray(sampler.mix(4, 9, "coarse", psi=0.6)))
+    assert not np.array_equal(mixed, np.asarray(sampler.generate(4, psi=0.6)))
+    n = sampler.num_ws
+    assert main(["sample", "--checkpoint", str(session_ckpt), "--seeds", "4", "--mix-seed", "9",
+                 "--mix-layers", f"1-{n}", "--psi", "0.6", "--out", str(out / "r")]) == 0
+    ranged = np.asarray(Image.open(out / "r" / "seed0000000004-mix0000000009.png"))
+    assert np.array_equal(ranged, np.asarray(sampler.mix(4, 9, (1, n), psi=0.6)))
+    # the recipe as the app's Recipe box shows it, saved as .json, regenerates the same pixels
+    recipe = Image.open(out / "seed0000000004-mix0000000009.png").text["ganart-recipe"]
+    (tmp_path / "r.json").write_text(recipe)
+    assert main(["sample", "--recipe", str(tmp_path / "r.json"), "--out", str(tmp_path / "again")]) == 0
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "again" / "seed0000000004-mix0000000009.png")), mixed)
+
+
 def test_directions_sheet_rows_are_directions_and_middle_column_is_unedited(session_ckpt, sampler, tmp_path):
     out = tmp_path / "sheet.png"
     assert main(["directions", "--checkpoint", str(session_ckpt), "--count", "3", "--seeds", "4,9",
@@ -53,6 +74,9 @@ def test_directions_sheet_rows_are_directions_and_middle_column_is_unedited(sess
 
 
 def test_user_mistakes_exit_2_without_traceback(session_ckpt, tmp_path):
+    bad_json, binary_json = tmp_path / "bad.json", tmp_path / "binary.json"
+    bad_json.write_text('{"seed": 1,')
+    binary_json.write_bytes(b"\x89PNG\xff\xfe")
     cases = [
         (["--checkpoint", str(session_ckpt), "--seeds", "5-x"], "bad seed range"),
         (["--checkpoint", str(session_ckpt), "--seeds", "-1"], "bad seed range"),
@@ -64,6 +88,14 @@ def test_user_mistakes_exit_2_without_traceback(session_ckpt, tmp_path):
         (["--checkpoint", str(tmp_path / "model.pkl")], "refusing to load"),
         (["--seeds", "1"], "--checkpoint is required"),
         (["--recipe", str(tmp_path / "none.png")], "no such file"),
+        (["--recipe", str(tmp_path / "none.json")], "none.json: no such file"),
+        (["--recipe", str(bad_json)], "bad.json: recipe is not valid JSON"),
+        (["--recipe", str(binary_json)], "binary.json: not a text file"),
+        (["--checkpoint", str(session_ckpt), "--mix-layers", "0-2"], "--mix-layers needs --mix-seed"),
+        (["--checkpoint", str(session_ckpt), "--mix-seed", "-4"], "mix_seed must be in"),
+        (["--checkpoint", str(session_ckpt), "--mix-seed", "4", "--mix-layers", "coarsest"],
+         "bad --mix-layers 'coarsest': use coarse, middle, fine, or START-STOP with 0 <= START < STOP <="),
+        (["--checkpoint", str(session_ckpt), "--mix-seed", "4", "--mix-layers", "0-99"], "bad --mix-layers '0-99'"),
         (["--checkpoint", str(session_ckpt), "--device", "meta"], "device 'meta' cannot run a model"),
         (["--checkpoint", str(session_ckpt), "--device", "tpu7"], "unknown device 'tpu7'"),
     ]
