@@ -92,20 +92,29 @@ def test_dice_gives_new_seed_and_image(page, url):
     assert seed_value(page) != before
 
 
+RECORD_FRAMES = """() => {
+  window.ganartFrames = new Set();
+  const box = document.querySelector("#frame");
+  const note = () => box.querySelectorAll("img").forEach((img) => img.src && window.ganartFrames.add(img.src));
+  new MutationObserver(note).observe(box, {subtree: true, childList: true, attributes: true, attributeFilter: ["src"]});
+}"""
+
+
 def test_animation_streams_frames(page, url, output_dir):
     page.goto(url)
     wait_image_change(page, "create-image", "")
     page.get_by_role("tab", name="Animate").click()
+    page.locator("#frame").wait_for()
+    # every image the Live box shows, recorded by the page itself: polling its src from here
+    # missed frames when the walk streamed fast, and saw 2 of 36 once
+    page.evaluate(RECORD_FRAMES)
     page.locator("#animate").click()
-    seen: set[str] = set()
     end = time.time() + 60
-    while time.time() < end and len(seen) < 3:
-        src = image_src(page, "frame")
-        if src:
-            seen.add(src)
-        time.sleep(0.05)
+    while time.time() < end and page.evaluate("window.ganartFrames.size") < 3:
+        time.sleep(0.1)
     page.screenshot(path=str(output_dir / "animate-1280.png"), full_page=True)
-    assert len(seen) >= 3, f"only {len(seen)} distinct frames arrived"
+    seen = page.evaluate("window.ganartFrames.size")
+    assert seen >= 3, f"only {seen} distinct frames arrived"
 
 
 def test_seed_url_sets_the_seed(page, url, browser, output_dir):
