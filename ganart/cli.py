@@ -57,39 +57,20 @@ def parse_edits(items: list[str]) -> dict[int, float]:
     return edits
 
 
-def read_recipe(path: str) -> Recipe:
-    """The recipe in a ganart PNG, or in a .json file (the app's Recipe box, the API's output)."""
-    from .recipe import MAX_PNG_BYTES, Recipe
-
-    p = Path(path)
-    if p.suffix.lower() != ".json":
-        return Recipe.from_png(p)
-    if not p.is_file():
-        raise ValueError(f"{p}: no such file")
-    if p.stat().st_size > MAX_PNG_BYTES:
-        raise ValueError(f"{p}: larger than {MAX_PNG_BYTES // (1024 * 1024)} MB")
-    try:
-        return Recipe.from_json(p.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise ValueError(f"{p}: not a text file") from None
-    except ValueError as e:
-        raise ValueError(f"{p}: {e}") from None
-
-
 def png_name(r: Recipe) -> str:
     """seed0000000007.png; a mix names its second seed too, so it never overwrites the plain image."""
     return f"seed{r.seed:010d}" + (f"-mix{r.mix_seed:010d}" if r.mix_seed is not None else "") + ".png"
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from .recipe import save_png
+    from .recipe import Recipe, save_png
     from .sampler import Sampler, make_grid
 
     out = Path(args.out)
     if args.mix_layers is not None and args.mix_seed is None:
         raise ValueError("--mix-layers needs --mix-seed (the seed whose styles those layers take)")
     if args.recipe:
-        recipe = read_recipe(args.recipe)
+        recipe = Recipe.from_file(args.recipe)
         source = args.checkpoint or recipe.checkpoint
         if not source:
             raise ValueError("the recipe names no checkpoint: pass --checkpoint")

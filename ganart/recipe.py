@@ -122,15 +122,24 @@ class Recipe:
             raise ValueError(f"recipe is not valid JSON ({e})") from None
         return cls.from_dict(data)
 
-    # --- PNG ----------------------------------------------------------------------------
+    # --- files --------------------------------------------------------------------------
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> Recipe:
+        """A recipe from a ganart PNG, or from a .json file (the app's Recipe box, the API's output)."""
+        path = _readable(path)
+        if path.suffix.lower() != ".json":
+            return cls.from_png(path)
+        try:
+            return cls.from_json(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise ValueError(f"{path}: not a text file") from None
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from None
+
     @classmethod
     def from_png(cls, path: str | os.PathLike[str]) -> Recipe:
         """Read the recipe that ganart embedded in a PNG it saved."""
-        path = Path(path)
-        if not path.is_file():
-            raise ValueError(f"{path}: no such file")
-        if path.stat().st_size > MAX_PNG_BYTES:
-            raise ValueError(f"{path}: larger than {MAX_PNG_BYTES // (1024 * 1024)} MB")
+        path = _readable(path)
         try:
             with Image.open(path) as im:
                 if im.format != "PNG":
@@ -143,6 +152,16 @@ class Recipe:
         if text is None:
             raise ValueError(f"{path}: this PNG carries no ganart recipe")
         return cls.from_json(text)
+
+
+def _readable(path: str | os.PathLike[str]) -> Path:
+    """``path`` if it is a file small enough to read (a recipe never needs 10 MB)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    if path.stat().st_size > MAX_PNG_BYTES:
+        raise ValueError(f"{path}: larger than {MAX_PNG_BYTES // (1024 * 1024)} MB")
+    return path
 
 
 def save_png(image: Image.Image, path: str | os.PathLike[str], recipe: Recipe | None = None) -> Path:
