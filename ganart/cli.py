@@ -387,12 +387,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def error_text(e: Exception) -> str:
+    """The one line a user sees. An OSError from the system (an --out under a file, no
+    permission, a full disk) reads 'PATH: reason' rather than '[Errno 20] Not a directory: PATH'."""
+    if isinstance(e, FileExistsError) and e.filename:  # only mkdir(exist_ok=True) raises it here
+        return f"{e.filename}: exists and is not a folder"
+    if isinstance(e, OSError) and e.filename and e.strerror:
+        return f"{e.filename}: {e.strerror}"
+    return str(e)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as e:  # CheckpointError is a ValueError
-        print(f"ganart {args.command}: error: {e}", file=sys.stderr)
+    except (ValueError, OSError) as e:  # CheckpointError is a ValueError
+        print(f"ganart {args.command}: error: {error_text(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"ganart {args.command}: interrupted", file=sys.stderr)

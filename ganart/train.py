@@ -815,6 +815,8 @@ class Trainer:
 
     def fit(self) -> Path | None:
         cfg = self.cfg
+        if self.rank == 0:  # an unusable --out fails now, not at the first snapshot
+            (self.out / SNAPSHOTS).mkdir(parents=True, exist_ok=True)
         if cfg.eval_every > 0:
             from .metrics import inception_path
 

@@ -73,6 +73,23 @@ def test_directions_sheet_rows_are_directions_and_middle_column_is_unedited(sess
     assert not np.array_equal(tile(1, 3), edited)
 
 
+def test_unwritable_out_is_one_line_naming_the_path(session_ckpt, tmp_path, capsys):
+    # an --out under a regular file raised NotADirectoryError / FileExistsError tracebacks
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a folder")
+    ck = str(session_ckpt)
+    for argv, message in [
+        (["sample", "--checkpoint", ck, "--seeds", "1", "--out", str(blocker / "x")], f"{blocker / 'x'}: Not a directory"),
+        (["animate", "--checkpoint", ck, "--keyframes", "1,2", "--segment-frames", "2", "--out", str(blocker / "w.gif")],
+         f"{blocker}: exists and is not a folder"),
+        (["directions", "--checkpoint", ck, "--count", "1", "--out", str(blocker / "d.png")],
+         f"{blocker}: exists and is not a folder"),
+        (["average", ck, ck, "--out", str(blocker / "avg")], f"{blocker / 'avg'}: Not a directory"),
+    ]:
+        assert main(argv) == 2, argv
+        assert f"ganart {argv[0]}: error: {message}\n" in capsys.readouterr().err, argv
+
+
 def test_user_mistakes_exit_2_without_traceback(session_ckpt, tmp_path):
     bad_json, binary_json = tmp_path / "bad.json", tmp_path / "binary.json"
     bad_json.write_text('{"seed": 1,')

@@ -278,6 +278,18 @@ def test_bad_configs_and_data(tmp_path, shapes):
     assert r.returncode == 2 and "no such folder" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_unusable_out_fails_before_the_first_step(tmp_path, shapes, capsys):
+    # --out under a file: the run trained until its first snapshot, then died with a
+    # NotADirectoryError traceback (an hour's work lost at the default snapshot interval)
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a folder")
+    assert main(["train", "--data", str(shapes), "--out", str(blocker / "run"), *TINY_FLAGS,
+                 "--max-steps", "2", "--snapshot-kimg", "0"]) == 2
+    err = capsys.readouterr().err
+    assert f"ganart train: error: {blocker / 'run' / 'snapshots'}: Not a directory" in err, err
+    assert "step" not in err.replace("snapshots", "")  # no training step was logged
+
+
 def test_non_finite_loss_rolls_back(tmp_path, shapes):
     t = trainer(tmp_path, shapes, lecam=0.5)
     t.load_data()
