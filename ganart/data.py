@@ -11,7 +11,7 @@ import hashlib
 import io
 import os
 import warnings
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,22 +88,49 @@ def list_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def _decode(blobs: Iterable[tuple[str, bytes | Path]], pre: Preprocess) -> tuple[np.ndarray, list[str]]:
+def available_memory() -> int | None:
+    """Bytes of memory a new allocation can take (Linux's MemAvailable); None where unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_fits(n: int, resolution: int) -> None:
+    """Refuse, before decoding anything, a set that cannot sit in memory: training holds the
+    decoded array and its tensor copy, so twice [N, R, R, 3] bytes."""
+    need, free = n * resolution * resolution * 3, available_memory()
+    if free is not None and 2 * need > free:
+        raise DataError(
+            f"{n} images at {resolution}x{resolution} px take {need / 1e9:.1f} GB decoded, and training "
+            f"holds them twice; this machine has {free / 1e9:.1f} GB of memory free: "
+            "use a lower --resolution or fewer images"
+        )
+
+
+def _decode(blobs: Sequence[tuple[str, bytes | Path]], pre: Preprocess) -> tuple[np.ndarray, list[str]]:
     """(name, PNG bytes or a file's path) -> uint8 [N, R, R, 3] and the names that failed.
-    Paths are opened one at a time, so a folder never sits in memory whole."""
-    out, bad = [], []
+    Paths are opened one at a time, so a folder never sits in memory whole; the array is
+    allocated once (a list then np.stack would hold it twice)."""
+    r = pre.resolution
+    check_fits(len(blobs), r)
+    arr = np.empty((len(blobs), r, r, 3), np.uint8)
+    good, bad = 0, []
     for name, data in blobs:
         try:
             with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as im:
                 if im.width * im.height > MAX_PIXELS:
                     raise ValueError("image too large")
                 im.load()
-                out.append(prepare_image(im, pre))
+                arr[good] = prepare_image(im, pre)
+            good += 1
         except Exception:  # corrupt / unsupported files are skipped and reported together
             bad.append(name)
-    r = pre.resolution
-    arr = np.stack(out) if out else np.zeros((0, r, r, 3), np.uint8)
-    return arr, bad
+    return (arr if good == len(arr) else arr[:good].copy()), bad
 
 
 def _cached(key: str, build) -> np.ndarray:

@@ -201,3 +201,40 @@ def test_a_folder_is_read_one_file_at_a_time(tmp_path):
             tracemalloc.stop()
         assert peak < total / 3, f"peak {peak / 1e6:.1f} MB for {total / 1e6:.1f} MB of files"
     assert len(list((tmp_path / "out").glob("*.png"))) == 12
+
+
+def test_a_folder_decodes_into_one_array(tmp_path):
+    """The decoded set is allocated once: it was a list of images and then np.stack's copy,
+    twice the set's size at the peak."""
+    import tracemalloc
+
+    d = make_shapes(tmp_path / "imgs", n=12)
+    tracemalloc.start()
+    try:
+        arr = load_folder(d, Preprocess(resolution=256))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert arr.shape == (12, 256, 256, 3)
+    assert peak < 1.3 * arr.nbytes, (peak, arr.nbytes)  # the array plus one image in flight
+
+
+def test_a_set_too_big_for_memory_is_refused_before_decoding(tmp_path):
+    """A resolution no machine could hold (here 4096 px, 50 MB per image decoded) gets a clear
+    error before the first image is decoded, not an out-of-memory kill after minutes of work."""
+    from ganart.data import available_memory
+
+    free = available_memory()
+    if free is None:
+        pytest.skip("this OS does not report available memory")
+    per_image = 4096 * 4096 * 3
+    n = free // (2 * per_image) + 1  # one image more than half the free memory holds
+    d = tmp_path / "many"
+    d.mkdir()
+    tiny = tmp_path / "tiny.png"
+    Image.new("RGB", (4, 4), "red").save(tiny)
+    for i in range(n):
+        (d / f"{i}.png").write_bytes(tiny.read_bytes())
+    with pytest.raises(DataError, match=rf"^{n} images at 4096x4096 px take .* GB decoded, .* use a lower --resolution"):
+        load_folder(d, Preprocess(resolution=4096))
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("*.npy"))
