@@ -88,16 +88,25 @@ def list_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def available_memory() -> int | None:
-    """Bytes of memory a new allocation can take (Linux's MemAvailable); None where unknown."""
+def available_memory(cgroup: Path = Path("/sys/fs/cgroup")) -> int | None:
+    """Bytes of memory a new allocation can take: Linux's MemAvailable, or less where a
+    container's cgroup (v2) limit leaves less; None where neither is known."""
+    free = None
     try:
         with open("/proc/meminfo") as f:
             for line in f:
                 if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+                    free = int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
-    return None
+    try:
+        limit = (cgroup / "memory.max").read_text().strip()
+        if limit != "max":
+            left = int(limit) - int((cgroup / "memory.current").read_text())
+            free = left if free is None else min(free, left)
+    except (OSError, ValueError):
+        pass
+    return free
 
 
 def check_fits(n: int, resolution: int) -> None:

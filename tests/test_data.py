@@ -238,3 +238,16 @@ def test_a_set_too_big_for_memory_is_refused_before_decoding(tmp_path):
     with pytest.raises(DataError, match=rf"^{n} images at 4096x4096 px take .* GB decoded, .* use a lower --resolution"):
         load_folder(d, Preprocess(resolution=4096))
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("*.npy"))
+
+
+def test_available_memory_honours_a_container_limit(tmp_path):
+    from ganart.data import available_memory
+
+    host = available_memory(tmp_path / "no-cgroup")  # no limit files: the host's MemAvailable
+    cg = tmp_path / "cgroup"
+    cg.mkdir()
+    (cg / "memory.max").write_text("max\n")
+    (cg / "memory.current").write_text("1000\n")
+    assert available_memory(cg) == host  # "max": no limit
+    (cg / "memory.max").write_text("3000000\n")  # a 3 MB container with 1 kB used
+    assert available_memory(cg) == 2999000
