@@ -110,14 +110,13 @@ def available_memory(cgroup: Path = Path("/sys/fs/cgroup")) -> int | None:
 
 
 def check_fits(n: int, resolution: int) -> None:
-    """Refuse, before decoding anything, a set that cannot sit in memory: training holds the
-    decoded array and its tensor copy, so twice [N, R, R, 3] bytes."""
+    """Refuse, before decoding anything, a set that cannot sit in memory ([N, R, R, 3] bytes,
+    held once) with room to spare for the models and batches (a quarter of what is free)."""
     need, free = n * resolution * resolution * 3, available_memory()
-    if free is not None and 2 * need > free:
+    if free is not None and need > 0.75 * free:
         raise DataError(
-            f"{n} images at {resolution}x{resolution} px take {need / 1e9:.1f} GB decoded, and training "
-            f"holds them twice; this machine has {free / 1e9:.1f} GB of memory free: "
-            "use a lower --resolution or fewer images"
+            f"{n} images at {resolution}x{resolution} px take {need / 1e9:.1f} GB decoded; this machine "
+            f"has {free / 1e9:.1f} GB of memory free: use a lower --resolution or fewer images"
         )
 
 
@@ -288,7 +287,9 @@ class ImageBatches:
     """
 
     def __init__(self, images: np.ndarray, device: torch.device, seed: int = 0, mirror: bool = False) -> None:
-        self.images = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous().to(device)
+        # uint8 [N, R, R, 3], kept as given: on the CPU it shares `images`' memory (a channels-
+        # first copy would hold the set twice); each batch is made channels-first instead
+        self.images = torch.from_numpy(np.ascontiguousarray(images)).to(device)
         self.mirror = mirror
         self.generator = torch.Generator(device="cpu").manual_seed(seed)
 
@@ -297,7 +298,7 @@ class ImageBatches:
 
     def sample(self, batch: int) -> torch.Tensor:
         idx = torch.randint(len(self), (batch,), generator=self.generator)
-        x = to_model_range(self.images[idx.to(self.images.device)])
+        x = to_model_range(self.images[idx.to(self.images.device)].permute(0, 3, 1, 2).contiguous())
         if self.mirror:
             flip = torch.rand(batch, generator=self.generator) < 0.5
             x = torch.where(flip.to(x.device)[:, None, None, None], x.flip(3), x)
