@@ -1,4 +1,6 @@
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -184,3 +186,37 @@ def test_mask_iou_measures_shape_sameness_not_colour():
     assert metrics.mask_iou(apart) == pytest.approx(2 / 8)
     with pytest.raises(metrics.MetricsError):
         metrics.mask_iou(img[:1])
+
+
+def test_ab_benchmark_trains_arms_side_by_side_and_scores_each(inception_ready, tmp_path):
+    """benchmarks/ab.py: every arm trains in its own folder with its own flags, then each gets
+    its own FID from `ganart eval`, in the table and results.json."""
+    import subprocess
+    import sys
+
+    from shapes import make_shapes
+
+    data = make_shapes(tmp_path / "s", n=12, size=16)
+    out = tmp_path / "ab"
+    common = (f"--data {data} --resolution 16 --z-dim 32 --w-dim 32 --channel-base 256 --channel-max 32 "
+              "--batch 4 --grid 4 --max-steps 3")
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "ab.py"
+    r = subprocess.run([sys.executable, str(script), "--out", str(out), "--common", common, "--arm", "ctrl=",
+                        "--arm", "big-lr=--lr-g 0.01 --seed 1", "--n", "6"], capture_output=True, text=True,
+                       timeout=600, env={**os.environ, "GANART_CACHE": str(tmp_path / "cache")})
+    assert r.returncode == 0, r.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert list(results) == ["ctrl", "big-lr"]
+    for name, res in results.items():
+        assert res["images"] == 12 and res["fid"] > 0 and 0 <= res["precision"] <= 1, res
+        arm = json.loads((out / name / "config.json").read_text())["meta"]
+        assert arm["metrics"]["fid6_psi1"]["fid"] == res["fid"]  # eval scored this arm's own weights
+        assert f"| {name} | 12 |" in r.stdout
+    assert results["big-lr"]["command"].endswith("--lr-g 0.01 --seed 1 --threads 1")
+    assert results["ctrl"]["fid"] != results["big-lr"]["fid"]
+    # mistakes are named before anything trains
+    for args, message in [(["--arm", "x"], "bad --arm 'x'"), (["--arm", "a=", "--arm", "a=--seed 2"], "share a name"),
+                          (["--arm", "a=--out y"], "--out is ab.py's own")]:
+        r = subprocess.run([sys.executable, str(script), "--out", str(tmp_path / "ab2"), "--common", common, *args],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode != 0 and message in r.stderr and not (tmp_path / "ab2").exists(), (args, r.stderr)
