@@ -229,6 +229,15 @@ def cpu_has_bf16() -> bool:
     return any(getattr(cpu, name, lambda: False)() for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
 
 
+def emulated_bf16_warning(amp: str, device: torch.device) -> str | None:
+    """A line for ``--amp bf16`` asked for on a CPU that would only emulate it: measured on a
+    2-core AVX2 EPYC, the emoji fine-tune ran 1.2 img/s in bf16 against 23.5 in fp32."""
+    if amp != "bf16" or device.type != "cpu" or cpu_has_bf16():
+        return None
+    return ("ganart train: --amp bf16 on a CPU without native bf16 (no AVX-512 BF16 or AMX): autocast "
+            "emulates it, about 20x slower than fp32 here; --amp auto picks fp32 on this CPU")
+
+
 def default_batch(device: torch.device) -> int:
     """Per-rank batch for ``--batch 0``: small on CPU, where more updates per image pay;
     larger on CUDA, where a step is bound by Python dispatch whatever its batch."""
@@ -361,6 +370,8 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         self.amp = use_bf16(cfg.amp, self.device)
+        if self.rank == 0 and (warning := emulated_bf16_warning(cfg.amp, self.device)):
+            print(warning, file=sys.stderr)
         self.out = Path(cfg.out)
         mcfg = cfg.model_config()
         with torch.random.fork_rng(devices=[]):  # model init without touching the global RNG

@@ -255,6 +255,20 @@ def test_amp_auto_is_bf16_on_cuda_and_on_cpus_that_compute_it_natively(monkeypat
     assert use_bf16("bf16", cpu) is True
 
 
+@pytest.mark.parametrize("native", [False, True])
+def test_explicit_bf16_on_a_cpu_that_emulates_it_is_warned_about(tmp_path, shapes, monkeypatch, capsys, native):
+    # Seen on a 2-core AVX2 EPYC: --amp bf16 trained at 1.2 img/s against 23.5 in fp32, silently.
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    t = trainer(tmp_path, shapes, amp="bf16")
+    assert t.amp is True  # asked for explicitly, so honoured either way
+    err = capsys.readouterr().err
+    assert ("--amp bf16 on a CPU without native bf16" in err) is not native, err
+    trainer(tmp_path / "off", shapes, amp="off")
+    trainer(tmp_path / "auto", shapes, amp="auto")
+    assert "native bf16" not in capsys.readouterr().err
+
+
 def test_batch_0_is_the_devices_default_per_rank(tmp_path, shapes):
     assert TrainConfig().batch == 0
     t = trainer(tmp_path, shapes, batch=0)
