@@ -88,12 +88,12 @@ def list_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def available_memory(cgroup: Path = Path("/sys/fs/cgroup")) -> int | None:
+def available_memory(cgroup: Path = Path("/sys/fs/cgroup"), meminfo: Path = Path("/proc/meminfo")) -> int | None:
     """Bytes of memory a new allocation can take: Linux's MemAvailable, or less where a
     container's cgroup (v2) limit leaves less; None where neither is known."""
     free = None
     try:
-        with open("/proc/meminfo") as f:
+        with open(meminfo) as f:
             for line in f:
                 if line.startswith("MemAvailable:"):
                     free = int(line.split()[1]) * 1024

@@ -250,11 +250,20 @@ def test_a_set_too_big_for_memory_is_refused_before_decoding(tmp_path):
 def test_available_memory_honours_a_container_limit(tmp_path):
     from ganart.data import available_memory
 
-    host = available_memory(tmp_path / "no-cgroup")  # no limit files: the host's MemAvailable
+    # A fixed meminfo: the live one moves between two reads while anything else runs (this
+    # test failed once with a training run beside it).
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       24683828 kB\nMemFree:        20000000 kB\nMemAvailable:   22000000 kB\n")
+    host = 22000000 * 1024
+    assert available_memory(tmp_path / "no-cgroup", meminfo) == host  # no limit files
     cg = tmp_path / "cgroup"
     cg.mkdir()
     (cg / "memory.max").write_text("max\n")
     (cg / "memory.current").write_text("1000\n")
-    assert available_memory(cg) == host  # "max": no limit
+    assert available_memory(cg, meminfo) == host  # "max": no limit
     (cg / "memory.max").write_text("3000000\n")  # a 3 MB container with 1 kB used
-    assert available_memory(cg) == 2999000
+    assert available_memory(cg, meminfo) == 2999000
+    assert available_memory(cg, tmp_path / "no-meminfo") == 2999000  # the limit alone
+    assert available_memory(tmp_path / "no-cgroup", tmp_path / "no-meminfo") is None
+    real = available_memory()  # this machine's, from /proc/meminfo
+    assert real is not None and real > 0
