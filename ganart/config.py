@@ -127,8 +127,9 @@ class GeneratorConfig:
         """Why this shape's weights cannot be grown into ``wider`` (None when they can).
 
         Growing (``models.grown_state``) adds channels to layers and nothing else: every
-        other field must match, no layer may lose channels, and the 4x4 level (the learned
-        constant, D's minibatch-std conv and its dense head) keeps its width.
+        other field must match, no layer may lose channels, and D's 4x4 level keeps its
+        width: its minibatch-std channel sits after the others and its dense head flattens
+        [C, 4, 4], so a wider C would move the weights the old ones line up with.
         """
         fixed = [f.name for f in fields(self) if f.name not in _WIDTH_FIELDS]
         diff = [f"{k} {getattr(self, k)!r} -> {getattr(wider, k)!r}" for k in fixed
@@ -138,8 +139,9 @@ class GeneratorConfig:
         for side, width in (("G", GeneratorConfig.channels), ("D", GeneratorConfig.d_channels)):
             for res in self.resolutions:
                 old, new = width(self, res), width(wider, res)
-                if new < old or (res == 4 and new != old):
-                    keep = "keep" if res == 4 else "at least keep"
+                pinned = side == "D" and res == 4
+                if new < old or (pinned and new != old):
+                    keep = "keep" if pinned else "at least keep"
                     return f"{side} at {res}x{res} would go from {old} to {new} channels; it must {keep} {old}"
         return None
 

@@ -59,7 +59,7 @@ def test_from_dict_round_trip_and_unknown_keys():
         (dict(w_dim=64), "only channel widths can change; w_dim 32 -> 64"),
         (dict(resolution=32), "only channel widths can change; resolution 16 -> 32"),
         (dict(channel_base=128, channel_min=8), "G at 8x8 would go from 32 to 16 channels; it must at least keep 32"),
-        (dict(channel_max=64, channel_base=512), "G at 4x4 would go from 32 to 64 channels; it must keep 32"),
+        (dict(channel_max=64, channel_base=512), "D at 4x4 would go from 32 to 64 channels; it must keep 32"),
         (dict(d_channel_base=128, channel_min=8), "D at 8x8 would go from 32 to 16 channels; it must at least keep 32"),
     ],
 )
@@ -76,3 +76,5 @@ def test_growth_allows_wider_layers_above_4px_and_the_same_shape():
     assert base.growth_problem(base) is None
     assert base.growth_problem(tiny_config(channel_base=512, mbstd_group=2)) is None
     assert base.growth_problem(tiny_config(channel_min=32)) is None
+    # G's 4x4 level may grow while D's stays pinned
+    assert base.growth_problem(tiny_config(channel_max=64, channel_base=512, d_channel_max=32)) is None

@@ -119,6 +119,29 @@ def test_grown_model_computes_the_same_function_and_its_new_channels_train():
     assert conv.weight.grad[:, small.cfg.channels(16):].abs().sum() > 0
 
 
+def test_growing_the_4px_level_keeps_the_function_and_the_new_constant_channels_train():
+    small = tiny_generator(use_noise=True).eval()
+    wide_cfg = tiny_config(use_noise=True, channel_max=64, channel_base=512, d_channel_max=32)
+    assert small.cfg.growth_problem(wide_cfg) is None
+    assert (wide_cfg.channels(4), small.cfg.channels(4)) == (64, 32)
+    assert wide_cfg.d_channels(4) == small.cfg.d_channels(4)
+    wide = Generator(wide_cfg)
+    wide.load_state_dict(grown_state(small.state_dict(), wide))
+    wide.eval()
+    old, new = small.synthesis_net.blocks[0].const, wide.synthesis_net.blocks[0].const
+    assert torch.equal(new[:, :32], old)  # copied unscaled: the constant is not a weight
+    assert new[:, 32:].abs().sum() > 0  # fresh channels, so the zero columns they feed can learn
+    ws = small.mapping(torch.randn(4, small.cfg.z_dim, generator=torch.Generator().manual_seed(2)))
+    with torch.no_grad():
+        for mode in ("const", "none"):
+            assert torch.allclose(wide.synthesis(ws, mode), small.synthesis(ws, mode), atol=1e-5)
+    conv = wide.synthesis_net.blocks[0].conv1
+    wide.train()
+    wide.synthesis(ws.detach(), "random").square().mean().backward()
+    assert conv.weight[:, 32:].abs().sum() == 0
+    assert conv.weight.grad[:, 32:].abs().sum() > 0
+
+
 def test_grown_state_refuses_tensors_that_do_not_fit():
     wide = tiny_generator(channel_base=512)
     with pytest.raises(ValueError, match="does not fit"):
