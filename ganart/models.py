@@ -403,8 +403,9 @@ def grown_state(state: dict[str, torch.Tensor], into: nn.Module) -> dict[str, to
     ``GeneratorConfig.growth_problem``): dim 0 is its outputs, dim 1 (weights) its inputs.
     The old block goes into the leading corner; the new input columns are zero, so the new
     channels add nothing until trained (their gradients are not zero); the new output rows
-    (and new channels of G's 4x4 constant) keep ``into``'s fresh init. Equalised-LR weights are divided by sqrt(fan_in) at run time,
-    so the copied block is multiplied by sqrt(new_in / old_in): the effective weights stay exact.
+    (and the new channels of G's 4x4 constant) keep ``into``'s fresh init. Equalised-LR
+    weights are divided by sqrt(fan_in) at run time, so the copied block is multiplied by
+    sqrt(new_in / old_in): the effective weights stay exact.
     Tensors of equal shape are copied as they are.
     """
     target = into.state_dict()
@@ -423,12 +424,10 @@ def grown_state(state: dict[str, torch.Tensor], into: nn.Module) -> dict[str, to
             raise ValueError(f"cannot grow {name}: {tuple(small.shape)} does not fit in {tuple(big.shape)}")
         grown = big.detach().clone()
         scale = 1.0
-        if name.endswith(".const"):
-            # G's learned 4x4 input [1, C, 4, 4] is an activation, not a weight: the new
-            # channels keep their random init (so the zero columns they feed get gradients)
-            # and the old ones are copied unscaled.
-            pass
-        elif grown.ndim >= 2:
+        # G's learned 4x4 input [1, C, 4, 4] is an activation, not a weight: its new channels
+        # keep their random init (so the zero columns they feed get gradients), the old ones
+        # are copied unscaled.
+        if grown.ndim >= 2 and not name.endswith(".const"):
             grown[:, small.shape[1] :] = 0
             scale = math.sqrt(big.shape[1] / small.shape[1])
         grown[tuple(slice(0, n) for n in small.shape)] = small * scale
