@@ -12,7 +12,8 @@ from typing import Any
 
 MAX_PARAMS = 200_000_000
 # fields that set channel widths (or none at all): the ones a checkpoint may be grown along
-_WIDTH_FIELDS = ("channel_base", "channel_max", "channel_min", "d_channel_base", "d_channel_max", "mbstd_group")
+_WIDTH_FIELDS = ("channel_base", "channel_max", "channel_min", "g_channels", "d_channel_base", "d_channel_max",
+                 "mbstd_group")
 
 
 def _is_pow2(n: int) -> bool:
@@ -31,7 +32,9 @@ class GeneratorConfig:
     """Shape of a style-based generator (and of its matching discriminator).
 
     Channels at resolution ``r`` are ``min(channel_base // r, channel_max)``, so the
-    cheap low resolutions are wide and the expensive high ones narrow.
+    cheap low resolutions are wide and the expensive high ones narrow; ``g_channels``
+    sets G's widths level by level instead, where the formula cannot (e.g. 256 at 8 px
+    with 64 at 16 px).
     """
 
     resolution: int = 64
@@ -49,6 +52,8 @@ class GeneratorConfig:
     d_channel_base: int = 0  # 0: same as channel_base
     d_channel_max: int = 0  # 0: same as channel_max
     mbstd_group: int = 4
+    # G's widths from 4 px up, one per level; empty: the channel_base formula. D keeps its own.
+    g_channels: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         _check_int("resolution", self.resolution, 16, 512)
@@ -68,6 +73,19 @@ class GeneratorConfig:
         _check_int("d_channel_base", self.d_channel_base, 0, 1 << 20)
         _check_int("d_channel_max", self.d_channel_max, 0, 4096)
         _check_int("mbstd_group", self.mbstd_group, 1, 64)
+        if isinstance(self.g_channels, list):  # from JSON
+            object.__setattr__(self, "g_channels", tuple(self.g_channels))
+        if not isinstance(self.g_channels, tuple):
+            raise ValueError(f"g_channels must be a list of integers, got {self.g_channels!r}")
+        if self.g_channels:
+            levels = len(self.resolutions)
+            if len(self.g_channels) != levels:
+                raise ValueError(
+                    f"g_channels needs one width per level ({levels}: 4 px to {self.resolution} px), "
+                    f"got {len(self.g_channels)}"
+                )
+            for res, c in zip(self.resolutions, self.g_channels):
+                _check_int(f"g_channels at {res} px", c, 1, 4096)
         lr = self.mapping_lr_mul
         if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not (0 < lr <= 1):
             raise ValueError(f"mapping_lr_mul must be a number in (0, 1], got {lr!r}")
@@ -91,6 +109,8 @@ class GeneratorConfig:
         return [2**i for i in range(2, self.log2_res + 1)]
 
     def channels(self, res: int) -> int:
+        if self.g_channels:
+            return self.g_channels[int(math.log2(res)) - 2]
         return max(min(self.channel_base // res, self.channel_max), self.channel_min)
 
     def d_channels(self, res: int) -> int:

@@ -67,6 +67,8 @@ class TrainConfig:
     mapping_layers: int = GeneratorConfig.mapping_layers
     channel_base: int = GeneratorConfig.channel_base
     channel_max: int = GeneratorConfig.channel_max
+    # G's widths per level from 4 px up, e.g. "256,256,64,32,16" ("": the channel_base formula)
+    g_channels: str = ""
     # D's own widths (0: the same as G's); a wider G than D costs less per image, as D runs 3x per step
     d_channel_base: int = GeneratorConfig.d_channel_base
     d_channel_max: int = GeneratorConfig.d_channel_max
@@ -192,7 +194,16 @@ class TrainConfig:
             mapping_layers=self.mapping_layers, channel_base=self.channel_base,
             channel_max=self.channel_max, use_noise=self.use_noise, mbstd_group=self.mbstd_group,
             d_channel_base=self.d_channel_base, d_channel_max=self.d_channel_max,
+            g_channels=_widths(self.g_channels),
         )
+
+
+def _widths(text: str) -> tuple[int, ...]:
+    """ "256,256,64" -> (256, 256, 64); "" -> ()."""
+    try:
+        return tuple(int(part) for part in text.split(",")) if text.strip() else ()
+    except ValueError:
+        raise ValueError(f"g_channels must be comma-separated integers like 256,256,64,32,16, got {text!r}") from None
 
 
 @dataclass

@@ -32,6 +32,29 @@ def test_invalid_values_name_the_field(field, value):
         GeneratorConfig(**{field: value})
 
 
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ((256, 128), "g_channels needs one width per level \\(5: 4 px to 64 px\\), got 2"),
+        ((256, 128, 0, 32, 16), "g_channels at 16 px must be in \\[1, 4096\\], got 0"),
+        ((256, 128, 64.0, 32, 16), "g_channels at 16 px must be an integer, got 64.0"),
+        ("256,128,64,32,16", "g_channels must be a list of integers"),
+    ],
+)
+def test_invalid_g_channels_name_the_level(value, message):
+    with pytest.raises(ValueError, match=message):
+        GeneratorConfig(g_channels=value)
+
+
+def test_g_channels_set_g_widths_level_by_level_and_survive_json():
+    import json
+
+    cfg = GeneratorConfig(channel_max=256, d_channel_max=128, g_channels=(256, 256, 64, 32, 16))
+    assert [cfg.channels(r) for r in cfg.resolutions] == [256, 256, 64, 32, 16]
+    assert [cfg.d_channels(r) for r in cfg.resolutions] == [128, 128, 64, 32, 16]  # D keeps the formula
+    assert GeneratorConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg  # JSON lists come back as tuples
+
+
 def test_absurd_model_size_is_refused_before_allocation():
     # ~billions of parameters: must fail fast from arithmetic alone
     with pytest.raises(ValueError, match="parameters"):
@@ -41,7 +64,8 @@ def test_absurd_model_size_is_refused_before_allocation():
 def test_param_count_matches_real_model():
     from ganart.models import Generator
 
-    for cfg in [GeneratorConfig(), GeneratorConfig(resolution=32, channel_max=64, use_noise=False)]:
+    for cfg in [GeneratorConfig(), GeneratorConfig(resolution=32, channel_max=64, use_noise=False),
+                GeneratorConfig(resolution=16, g_channels=(48, 96, 24))]:
         real = sum(p.numel() for p in Generator(cfg).parameters())
         assert cfg.generator_params() == real
 
@@ -61,6 +85,7 @@ def test_from_dict_round_trip_and_unknown_keys():
         (dict(channel_base=128, channel_min=8), "G at 8x8 would go from 32 to 16 channels; it must at least keep 32"),
         (dict(channel_max=64, channel_base=512), "D at 4x4 would go from 32 to 64 channels; it must keep 32"),
         (dict(d_channel_base=128, channel_min=8), "D at 8x8 would go from 32 to 16 channels; it must at least keep 32"),
+        (dict(g_channels=(32, 64, 8), channel_min=8), "G at 16x16 would go from 16 to 8 channels; it must at least keep 16"),
     ],
 )
 def test_growth_problem_names_what_cannot_grow(change, message):
@@ -78,3 +103,4 @@ def test_growth_allows_wider_layers_above_4px_and_the_same_shape():
     assert base.growth_problem(tiny_config(channel_min=32)) is None
     # G's 4x4 level may grow while D's stays pinned
     assert base.growth_problem(tiny_config(channel_max=64, channel_base=512, d_channel_max=32)) is None
+    assert base.growth_problem(tiny_config(g_channels=(32, 64, 16))) is None  # one middle level only

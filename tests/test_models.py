@@ -142,6 +142,26 @@ def test_growing_the_4px_level_keeps_the_function_and_the_new_constant_channels_
     assert conv.weight.grad[:, 32:].abs().sum() > 0
 
 
+def test_growing_one_middle_level_with_g_channels_keeps_the_function():
+    small = tiny_generator(use_noise=True).eval()
+    wide_cfg = tiny_config(use_noise=True, g_channels=(32, 64, 16))  # only 8 px widens: no formula does that
+    assert small.cfg.growth_problem(wide_cfg) is None
+    wide = Generator(wide_cfg)
+    wide.load_state_dict(grown_state(small.state_dict(), wide))
+    wide.eval()
+    ws = small.mapping(torch.randn(4, small.cfg.z_dim, generator=torch.Generator().manual_seed(3)))
+    with torch.no_grad():
+        for mode in ("const", "none"):
+            assert torch.allclose(wide.synthesis(ws, mode), small.synthesis(ws, mode), atol=1e-5)
+    block8, block16 = wide.synthesis_net.blocks[1], wide.synthesis_net.blocks[2]
+    assert block8.conv1.weight.shape[:2] == (64, 64) and block16.conv0.weight.shape[:2] == (16, 64)
+    wide.train()
+    wide.synthesis(ws.detach(), "random").square().mean().backward()
+    # the 16 px block reads the new 8 px channels through zero columns that get gradients
+    assert block16.conv0.weight[:, 32:].abs().sum() == 0
+    assert block16.conv0.weight.grad[:, 32:].abs().sum() > 0
+
+
 def test_grown_state_refuses_tensors_that_do_not_fit():
     wide = tiny_generator(channel_base=512)
     with pytest.raises(ValueError, match="does not fit"):

@@ -107,6 +107,16 @@ def test_mbstd_group_flag_reaches_the_discriminator_and_the_checkpoint(tmp_path,
         TrainConfig(mbstd_group=0)
 
 
+def test_g_channels_flag_reaches_the_generator_and_the_checkpoint(tmp_path, shapes):
+    assert main(["train", "--data", str(shapes), "--out", str(tmp_path / "run"), *TINY_FLAGS,
+                 "--g-channels", "32,48,16", "--max-steps", "1"]) == 0
+    cfg = load_checkpoint(tmp_path / "run").config
+    assert cfg.g_channels == (32, 48, 16) and cfg.channels(8) == 48
+    for bad in ("32,x,16", "32,48"):
+        with pytest.raises(ValueError, match="g_channels"):
+            TrainConfig(resolution=16, g_channels=bad)
+
+
 def test_exact_resume(tmp_path, shapes):
     # noise inputs on (off by default): their random stream must resume exactly too
     straight = trainer(tmp_path, shapes, "straight", max_steps=6, use_noise=True)
