@@ -91,18 +91,24 @@ def test_discriminator_minibatch_std_odd_batch():
     assert D(torch.randn(3, 3, 16, 16)).shape == (3, 1)
 
 
-def test_grown_model_computes_the_same_function_and_its_new_channels_train():
+def grown_generator(wide_cfg, seed: int):
+    """A tiny G grown into ``wide_cfg``, checked to compute the same images; (small, wide, ws)."""
     small = tiny_generator(use_noise=True).eval()
-    wide_cfg = tiny_config(use_noise=True, channel_base=512)
     assert small.cfg.growth_problem(wide_cfg) is None
-    assert wide_cfg.channels(16) == 2 * small.cfg.channels(16)  # the 16 px layers really grew
     wide = Generator(wide_cfg)
     wide.load_state_dict(grown_state(small.state_dict(), wide))
     wide.eval()
-    ws = small.mapping(torch.randn(4, small.cfg.z_dim, generator=torch.Generator().manual_seed(1)))
+    ws = small.mapping(torch.randn(4, small.cfg.z_dim, generator=torch.Generator().manual_seed(seed)))
     with torch.no_grad():
         for mode in ("const", "none"):
             assert torch.allclose(wide.synthesis(ws, mode), small.synthesis(ws, mode), atol=1e-5)
+    return small, wide, ws
+
+
+def test_grown_model_computes_the_same_function_and_its_new_channels_train():
+    wide_cfg = tiny_config(use_noise=True, channel_base=512)
+    small, wide, ws = grown_generator(wide_cfg, seed=1)
+    assert wide_cfg.channels(16) == 2 * small.cfg.channels(16)  # the 16 px layers really grew
     torch.manual_seed(0)
     d_small = Discriminator(small.cfg)
     d_wide = Discriminator(wide_cfg)
@@ -120,21 +126,13 @@ def test_grown_model_computes_the_same_function_and_its_new_channels_train():
 
 
 def test_growing_the_4px_level_keeps_the_function_and_the_new_constant_channels_train():
-    small = tiny_generator(use_noise=True).eval()
     wide_cfg = tiny_config(use_noise=True, channel_max=64, channel_base=512, d_channel_max=32)
-    assert small.cfg.growth_problem(wide_cfg) is None
+    small, wide, ws = grown_generator(wide_cfg, seed=2)
     assert (wide_cfg.channels(4), small.cfg.channels(4)) == (64, 32)
     assert wide_cfg.d_channels(4) == small.cfg.d_channels(4)
-    wide = Generator(wide_cfg)
-    wide.load_state_dict(grown_state(small.state_dict(), wide))
-    wide.eval()
     old, new = small.synthesis_net.blocks[0].const, wide.synthesis_net.blocks[0].const
     assert torch.equal(new[:, :32], old)  # copied unscaled: the constant is not a weight
     assert new[:, 32:].abs().sum() > 0  # fresh channels, so the zero columns they feed can learn
-    ws = small.mapping(torch.randn(4, small.cfg.z_dim, generator=torch.Generator().manual_seed(2)))
-    with torch.no_grad():
-        for mode in ("const", "none"):
-            assert torch.allclose(wide.synthesis(ws, mode), small.synthesis(ws, mode), atol=1e-5)
     conv = wide.synthesis_net.blocks[0].conv1
     wide.train()
     wide.synthesis(ws.detach(), "random").square().mean().backward()
@@ -143,16 +141,8 @@ def test_growing_the_4px_level_keeps_the_function_and_the_new_constant_channels_
 
 
 def test_growing_one_middle_level_with_g_channels_keeps_the_function():
-    small = tiny_generator(use_noise=True).eval()
-    wide_cfg = tiny_config(use_noise=True, g_channels=(32, 64, 16))  # only 8 px widens: no formula does that
-    assert small.cfg.growth_problem(wide_cfg) is None
-    wide = Generator(wide_cfg)
-    wide.load_state_dict(grown_state(small.state_dict(), wide))
-    wide.eval()
-    ws = small.mapping(torch.randn(4, small.cfg.z_dim, generator=torch.Generator().manual_seed(3)))
-    with torch.no_grad():
-        for mode in ("const", "none"):
-            assert torch.allclose(wide.synthesis(ws, mode), small.synthesis(ws, mode), atol=1e-5)
+    # only 8 px widens: no channel_base formula does that
+    _, wide, ws = grown_generator(tiny_config(use_noise=True, g_channels=(32, 64, 16)), seed=3)
     block8, block16 = wide.synthesis_net.blocks[1], wide.synthesis_net.blocks[2]
     assert block8.conv1.weight.shape[:2] == (64, 64) and block16.conv0.weight.shape[:2] == (16, 64)
     wide.train()
