@@ -174,6 +174,8 @@ class TrainConfig:
             raise ValueError(f"lr_decay {self.lr_decay} needs --kimg: the schedule is measured in images")
         if self.amp not in ("auto", "bf16", "off"):
             raise ValueError(f"amp must be auto, bf16 or off, got {self.amp!r}")
+        # one spelling ("256,256,64"), so a resume's shape check does not see " 256, 256,64" as another shape
+        self.g_channels = ",".join(map(str, _widths(self.g_channels)))
         self.model_config()  # validates the model shape
 
     @property

@@ -115,6 +115,12 @@ def test_g_channels_flag_reaches_the_generator_and_the_checkpoint(tmp_path, shap
     for bad in ("32,x,16", "32,48"):
         with pytest.raises(ValueError, match="g_channels"):
             TrainConfig(resolution=16, g_channels=bad)
+    # the same widths spelled with spaces are the same shape: a resume accepts them
+    first = trainer(tmp_path, shapes, "widths", max_steps=1, g_channels="32,48,16")
+    first.fit()
+    again = trainer(tmp_path, shapes, "widths", max_steps=2, g_channels=" 32, 48, 16", resume="auto")
+    again.fit()
+    assert again.p.step == 2 and again.G.cfg.g_channels == (32, 48, 16)
 
 
 def test_exact_resume(tmp_path, shapes):
