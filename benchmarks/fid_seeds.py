@@ -16,15 +16,11 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ganart.data import Preprocess, load_dataset  # noqa: E402
-from ganart.latent import seeds_to_z  # noqa: E402
-from ganart.metrics import features, fid_kid, reference_features, summary  # noqa: E402
-from ganart.sampler import Sampler, to_uint8  # noqa: E402
+from ganart.metrics import features, fid_kid, reference_features, sample, summary  # noqa: E402
+from ganart.sampler import Sampler  # noqa: E402
 
 BATCH = 100
 
@@ -44,11 +40,7 @@ def main() -> None:
     real_f = reference_features(load_dataset(args.data, Preprocess(resolution=s.resolution)))
     for start in starts:
         t = time.perf_counter()
-        with torch.inference_mode():
-            fake = np.concatenate([
-                to_uint8(s.G(seeds_to_z(list(range(i, min(i + BATCH, start + args.n))), s.z_dim), psi=args.psi))
-                for i in range(start, start + args.n, BATCH)
-            ])
+        fake = sample(lambda z: s.G(z, psi=args.psi), s.z_dim, args.n, batch=BATCH, start=start)
         print(f"seeds {start}-{start + args.n - 1}: {summary(fid_kid(real_f, features(fake)))}"
               f"  ({time.perf_counter() - t:.0f} s)", flush=True)
 

@@ -162,12 +162,12 @@ def nearest(fake: np.ndarray, real: np.ndarray, k: int) -> np.ndarray:
 
 @torch.inference_mode()
 def sample(generate: Callable[[torch.Tensor], torch.Tensor], z_dim: int, n: int, batch: int = 64,
-           device: torch.device | str = "cpu") -> np.ndarray:
+           device: torch.device | str = "cpu", start: int = 0) -> np.ndarray:
     """uint8 images [n, H, W, 3] from a z [B, z_dim] -> image [B, 3, H, W] callable, for seeds
-    0..n-1: every model evaluated this way sees the same latents."""
+    start..start+n-1: every model evaluated this way sees the same latents."""
     out = []
-    for i in range(0, n, batch):
-        z = seeds_to_z(list(range(i, min(i + batch, n))), z_dim).to(device)
+    for i in range(start, start + n, batch):
+        z = seeds_to_z(list(range(i, min(i + batch, start + n))), z_dim).to(device)
         out.append(to_uint8(generate(z)))
     return np.concatenate(out)
 

@@ -140,6 +140,7 @@ def test_sample_uses_seeds_in_order_and_evaluate_scores(inception_ready, tmp_pat
     a = metrics.sample(gen, 8, 10, batch=3)
     b = metrics.sample(gen, 8, 10, batch=64)
     assert a.shape == (10, 16, 16, 3) and a.dtype == np.uint8 and np.array_equal(a, b)
+    assert np.array_equal(metrics.sample(gen, 8, 4, batch=3, start=5), a[5:9])  # benchmarks/fid_seeds.py
     with torch.no_grad():
         first = ((gen(seeds_to_z([0], 8)).clamp(-1, 1) + 1) * 127.5).round()[0, :, 0, 0]
     assert a[0, 0, 0].tolist() == first.to(torch.uint8).tolist()
