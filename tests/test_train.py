@@ -620,3 +620,56 @@ def test_ada_max_p_caps_the_probability_and_applies_on_resume(tmp_path, shapes, 
         TrainConfig(ada_max_p=1.5)
     with pytest.raises(ValueError, match=r"aug_p \(0.5\) must not exceed ada_max_p"):
         TrainConfig(aug_p=0.5, ada_max_p=0.4)
+
+
+def _device_leg():
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "device_leg.py"
+    spec = importlib.util.spec_from_file_location("device_leg", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass looks its module up by name
+    spec.loader.exec_module(module)
+    return module, path
+
+
+def test_device_leg_picks_the_largest_batch_that_keeps_its_step_rate():
+    leg, _ = _device_leg()
+    R = leg.Rate
+    # launch-bound up to 256 (steps/s barely fall), arithmetic-bound past it
+    rates = [R(64, 1280, 20.0), R(128, 2400, 18.75), R(256, 3500, 13.7), R(512, 4000, 7.8)]
+    assert leg.pick(rates, 0.6).batch == 256
+    assert leg.pick(rates, 0.9).batch == 128
+    assert leg.pick(rates, 0.3).batch == 512
+    assert leg.planned_kimg(R(256, 3500, 13.7), minutes=6.5) == 1228.5  # 90 % of 6.5 min at 3,500 img/s
+    assert leg.planned_kimg(R(8, 1.0, 0.1), minutes=0.01) == 0.008  # never less than one batch
+
+
+def test_device_leg_measures_plans_trains_and_exports(tmp_path, shapes):
+    """benchmarks/device_leg.py, the prepared script for a GPU lease, end to end on the CPU:
+    it measures each batch, trains the planned leg from the init (its shape and ending p, not
+    the flags' defaults) and exports the files the device tool can bring back."""
+    base = trainer(tmp_path, shapes, "base", max_steps=2, g_channels="32,32,16", aug_p=0.25, ada_target=0.0)
+    base.fit()
+    _, script = _device_leg()
+    out, export = tmp_path / "leg", tmp_path / "export"
+    flags = ["--data", str(shapes), "--grid", "4", "--lr-decay", "cosine", "--threads", "1", "--log-every", "1"]
+    cmd = [sys.executable, str(script), "--init-from", str(tmp_path / "base"), "--minutes", "0.1",
+           "--out", str(out), "--export", str(export), "--batches", "2,4", "--steps", "2"]
+    r = subprocess.run([*cmd, "--", *flags], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "batch     2:" in r.stdout and "batch     4:" in r.stdout
+    plan = json.loads(r.stdout.split("plan: ")[1].splitlines()[0])
+    assert plan["batch"] in (2, 4) and plan["kimg"] > 0 and plan["aug_p"] == 0.25
+    assert sorted(p.name for p in export.iterdir()) == sorted(
+        ["README.md", "config.json", "discriminator.safetensors", "grid.png", "metrics.jsonl", "model.safetensors"])
+    ck = load_checkpoint(export)
+    assert ck.config == base.cfg.model_config()  # the init's shape, though no shape flag was given
+    cmd_line = ck.meta.training["command"]
+    assert f"--batch {plan['batch']} --kimg {plan['kimg']}" in cmd_line and "--g-channels 32,32,16" in cmd_line
+    done = json.loads(r.stdout.split("done: ")[1].splitlines()[0])
+    assert ck.meta.images_seen == 2 * 4 + done["steps"] * plan["batch"]  # the init's images and the leg's
+    # the flags it sets itself are refused after --, by name, before anything runs
+    r = subprocess.run([*cmd, "--dry-run", "--", *flags, "--batch", "8", "--kimg", "3"], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode != 0 and "--batch, --kimg are set by this script" in r.stderr
