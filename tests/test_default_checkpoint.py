@@ -45,6 +45,23 @@ def test_default_checkpoint_card_reports_measured_quality():
     assert (DEFAULT / "grid.png").is_file() and (DEFAULT / "nearest.png").is_file()
 
 
+def test_fid_trend_reads_every_earlier_cut_off_the_card():
+    """benchmarks/fid_trend.py fits the card's list of earlier cuts: a card edit that broke the
+    list's pattern would quietly drop points from the README's extrapolation."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from fid_trend import fits, kimg_for, lineage_points
+
+    points = lineage_points(DEFAULT)
+    card = (DEFAULT / "README.md").read_text()
+    listed = card[card.index("Earlier cuts:"):].split("\n- ")[0]
+    assert len(points) == listed.count(" kimg") + 1 >= 20  # every listed cut, then this one
+    assert points[-1] == (load_checkpoint(DEFAULT).meta.images_seen / 1000,
+                          load_checkpoint(DEFAULT).meta.metrics["fid2000_psi1"]["fid"])
+    late = [p for p in points if p[0] >= 740]
+    slope, icpt = fits(late)["log-linear"]
+    assert slope < 0 and kimg_for(60, "log-linear", slope, icpt) > points[-1][0]  # 60 lies ahead
+
+
 def test_default_checkpoint_carries_a_discriminator_for_fine_tuning():
     """`ganart train --init-from checkpoints/emoji64` starts D from the shipped one: it must
     load and tell real emoji from the shipped generator's samples (it was trained against them).
