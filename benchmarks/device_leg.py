@@ -139,12 +139,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.dry_run:
         return 0
     start = time.time()
-    Trainer(cfg).fit()
-    out = Path(args.out)
-    end = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if '"end"' in line][-1]
+    trainer = Trainer(cfg)
+    trainer.fit()
+    out, p = Path(args.out), trainer.p
     sha = hashlib.sha256((out / "model.safetensors").read_bytes()).hexdigest()
-    print("done: " + json.dumps({"kimg": end["kimg"], "steps": end["step"], "wall_s": round(time.time() - start, 1),
-                                 "nan_events": end["nan_events"], "sha256": sha}))
+    print("done: " + json.dumps({"kimg": p.nimg / 1000, "steps": p.step, "wall_s": round(time.time() - start, 1),
+                                 "nan_events": p.nan_events, "sha256": sha}))
     if args.export:
         dest = Path(args.export)
         dest.mkdir(parents=True, exist_ok=True)

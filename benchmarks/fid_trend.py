@@ -22,11 +22,15 @@ import numpy as np
 EARLIER = re.compile(r"(\d+\.\d) / 0\.\d+\s+\(([a-z-]+), ([\d,]+) kimg")
 
 
+def earlier_cuts(card: str) -> str:
+    """The card's "Earlier cuts: ..." text, up to the card's next bullet."""
+    listed = card[card.index("Earlier cuts:"):]
+    return listed[: listed.index("\n- ")]
+
+
 def lineage_points(ckpt: Path) -> list[tuple[float, float]]:
     """(kimg, FID) for each earlier cut the card lists, oldest first, then the checkpoint's own."""
-    card = (ckpt / "README.md").read_text()
-    listed = card[card.index("Earlier cuts:"):]
-    listed = listed[: listed.index("\n- ")]  # the list ends at the card's next bullet
+    listed = earlier_cuts((ckpt / "README.md").read_text())
     points = sorted((float(k.replace(",", "")), float(f)) for f, _, k in EARLIER.findall(listed))
     meta = json.loads((ckpt / "config.json").read_text())["meta"]
     return points + [(meta["images_seen"] / 1000, meta["metrics"]["fid2000_psi1"]["fid"])]

@@ -49,14 +49,13 @@ def test_fid_trend_reads_every_earlier_cut_off_the_card():
     """benchmarks/fid_trend.py fits the card's list of earlier cuts: a card edit that broke the
     list's pattern would quietly drop points from the README's extrapolation."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    from fid_trend import fits, kimg_for, lineage_points
+    from fid_trend import earlier_cuts, fits, kimg_for, lineage_points
 
     points = lineage_points(DEFAULT)
-    card = (DEFAULT / "README.md").read_text()
-    listed = card[card.index("Earlier cuts:"):].split("\n- ")[0]
+    listed = earlier_cuts((DEFAULT / "README.md").read_text())
     assert len(points) == listed.count(" kimg") + 1 >= 20  # every listed cut, then this one
-    assert points[-1] == (load_checkpoint(DEFAULT).meta.images_seen / 1000,
-                          load_checkpoint(DEFAULT).meta.metrics["fid2000_psi1"]["fid"])
+    meta = load_checkpoint(DEFAULT).meta
+    assert points[-1] == (meta.images_seen / 1000, meta.metrics["fid2000_psi1"]["fid"])
     late = [p for p in points if p[0] >= 740]
     slope, icpt = fits(late)["log-linear"]
     assert slope < 0 and kimg_for(60, "log-linear", slope, icpt) > points[-1][0]  # 60 lies ahead
