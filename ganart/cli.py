@@ -151,7 +151,7 @@ def name_directions(folder: str, method: str, items: list[str]) -> list[str]:
     """['0=colour: blue ↔ red', '3='] -> the method's names in FOLDER's config.json, set (empty
     text clears one); returns the new list. The app shows them on its sliders."""
     from .checkpoint import CONFIG_NAME, read_config, update_meta
-    from .hub import write_card
+    from .card import write_card
     from .recipe import METHODS, NUM_DIRECTIONS
 
     if method not in METHODS:
@@ -206,7 +206,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from . import metrics
     from .checkpoint import CONFIG_NAME, read_config, update_meta
     from .data import Preprocess, load_dataset
-    from .hub import CARD_NAME, write_card
+    from .card import CARD_NAME, write_card
     from .sampler import Sampler, make_grid
 
     if not 2 <= args.n <= 50_000:

@@ -45,7 +45,7 @@ from .checkpoint import (
 )
 from .config import GeneratorConfig
 from .data import EMOJI_LICENSE, ImageBatches, Preprocess, load_dataset
-from .hub import write_card
+from .card import write_card
 from .latent import seeds_to_z
 from .models import Discriminator, Generator, grown_state
 from .sampler import make_grid, parse_device, resolve_device, to_images

@@ -46,9 +46,9 @@ def test_default_checkpoint_card_reports_measured_quality():
 
 
 def test_fid_trend_reads_every_earlier_cut_off_the_card():
-    """benchmarks/fid_trend.py fits the card's list of earlier cuts: a card edit that broke the
+    """experiments/fid_trend.py fits the card's list of earlier cuts: a card edit that broke the
     list's pattern would quietly drop points from the README's extrapolation."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
+    sys.path.insert(0, str(ROOT / "experiments"))
     from fid_trend import earlier_cuts, fits, kimg_for, lineage_points
 
     points = lineage_points(DEFAULT)

@@ -32,7 +32,8 @@ def test_push_dry_run_and_missing_token(session_ckpt, tmp_path, monkeypatch):
     import subprocess
     import sys
 
-    from ganart.hub import model_card, push
+    from ganart.card import model_card
+    from ganart.hub import push
 
     assert push(session_ckpt, "me/tiny", dry_run=True) == ["config.json", "model.safetensors", "README.md"]
     card = model_card(session_ckpt)
@@ -52,7 +53,7 @@ def test_push_dry_run_and_missing_token(session_ckpt, tmp_path, monkeypatch):
 def test_model_card_is_written_refreshed_and_hand_written_words_are_kept(session_ckpt, tmp_path):
     import json
 
-    from ganart.hub import GENERATED, METRICS_BEGIN, METRICS_END, card_text, write_card
+    from ganart.card import GENERATED, METRICS_BEGIN, METRICS_END, card_text, write_card
 
     ck = tmp_path / "ck"
     shutil.copytree(session_ckpt, ck)

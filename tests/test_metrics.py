@@ -140,7 +140,7 @@ def test_sample_uses_seeds_in_order_and_evaluate_scores(inception_ready, tmp_pat
     a = metrics.sample(gen, 8, 10, batch=3)
     b = metrics.sample(gen, 8, 10, batch=64)
     assert a.shape == (10, 16, 16, 3) and a.dtype == np.uint8 and np.array_equal(a, b)
-    assert np.array_equal(metrics.sample(gen, 8, 4, batch=3, start=5), a[5:9])  # benchmarks/fid_seeds.py
+    assert np.array_equal(metrics.sample(gen, 8, 4, batch=3, start=5), a[5:9])  # experiments/fid_seeds.py
     with torch.no_grad():
         first = ((gen(seeds_to_z([0], 8)).clamp(-1, 1) + 1) * 127.5).round()[0, :, 0, 0]
     assert a[0, 0, 0].tolist() == first.to(torch.uint8).tolist()
@@ -190,7 +190,7 @@ def test_mask_iou_measures_shape_sameness_not_colour():
 
 
 def test_ab_benchmark_trains_arms_side_by_side_and_scores_each(inception_ready, tmp_path):
-    """benchmarks/ab.py: every arm trains in its own folder with its own flags, then each gets
+    """experiments/ab.py: every arm trains in its own folder with its own flags, then each gets
     its own FID from `ganart eval`, in the table and results.json."""
     import subprocess
     import sys
@@ -201,7 +201,7 @@ def test_ab_benchmark_trains_arms_side_by_side_and_scores_each(inception_ready, 
     out = tmp_path / "ab"
     common = (f"--data {data} --resolution 16 --z-dim 32 --w-dim 32 --channel-base 256 --channel-max 32 "
               "--batch 4 --grid 4 --max-steps 3")
-    script = Path(__file__).resolve().parent.parent / "benchmarks" / "ab.py"
+    script = Path(__file__).resolve().parent.parent / "experiments" / "ab.py"
     r = subprocess.run([sys.executable, str(script), "--out", str(out), "--common", common, "--arm", "ctrl=",
                         "--arm", "big-lr=--lr-g 0.01 --seed 1", "--n", "6"], capture_output=True, text=True,
                        timeout=600, env={**os.environ, "GANART_CACHE": str(tmp_path / "cache")})

@@ -625,7 +625,7 @@ def test_ada_max_p_caps_the_probability_and_applies_on_resume(tmp_path, shapes, 
 def _device_leg():
     import importlib.util
 
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "device_leg.py"
+    path = Path(__file__).resolve().parent.parent / "experiments" / "device_leg.py"
     spec = importlib.util.spec_from_file_location("device_leg", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # its dataclass looks its module up by name
@@ -646,7 +646,7 @@ def test_device_leg_picks_the_largest_batch_that_keeps_its_step_rate():
 
 
 def test_device_leg_measures_plans_trains_and_exports(tmp_path, shapes):
-    """benchmarks/device_leg.py, the prepared script for a GPU lease, end to end on the CPU:
+    """experiments/device_leg.py, the prepared script for a GPU lease, end to end on the CPU:
     it measures each batch, trains the planned leg from the init (its shape and ending p, not
     the flags' defaults) and exports the files the device tool can bring back."""
     base = trainer(tmp_path, shapes, "base", max_steps=2, g_channels="32,32,16", aug_p=0.25, ada_target=0.0)

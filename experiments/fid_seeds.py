@@ -4,7 +4,7 @@
 apart may differ by nothing but those seeds. This scores N samples from each seed block
 START..START+N-1 (START 0 is the eval's own set) against the dataset's cached features:
 
-    python benchmarks/fid_seeds.py CHECKPOINT [--starts 0,100000,200000] [--n 2000] [--psi 1.0]
+    python experiments/fid_seeds.py CHECKPOINT [--starts 0,100000,200000] [--n 2000] [--psi 1.0]
 
 One line per block: FID, KID, precision/recall (ψ 1 by default, as the eval targets use).
 """

@@ -1,7 +1,7 @@
 """FID against images seen over a checkpoint's lineage, and how many images a target FID needs
 if the trend held: the arithmetic behind the README's "How far FID ≤ 60 is on this CPU".
 
-    python benchmarks/fid_trend.py [CHECKPOINT] [--from-kimg 740] [--target 60] [--img-per-s 21]
+    python experiments/fid_trend.py [CHECKPOINT] [--from-kimg 740] [--target 60] [--img-per-s 21]
 
 The points are the card's "Earlier cuts" list (FID, kimg) plus the checkpoint's own FID₂₀₀₀ and
 images seen (config.json). Two least-squares fits over the points from --from-kimg on: FID linear

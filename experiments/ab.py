@@ -1,7 +1,7 @@
 """A/B training arms side by side, then FID / KID / precision / recall of each: the protocol
 behind the README's "Training defaults, and the evidence for them", in one command.
 
-    python benchmarks/ab.py --out runs/ab \\
+    python experiments/ab.py --out runs/ab \\
         --common "--data emoji --init-from checkpoints/emoji64 --kimg 90 --batch 64" \\
         --arm control= --arm half-lr="--lr-g 0.001 --lr-d 0.00125" \\
         [--threads 1] [--n 2000] [--sequential]

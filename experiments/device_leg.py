@@ -4,7 +4,7 @@ A device lease here is ~15 minutes, start-up included, so there is one try: this
 plans and trains in one command, and on a CPU it runs the same way (small --batches) to be
 tested before a lease.
 
-    python benchmarks/device_leg.py --init-from DIR --minutes 6.5 --out /tmp/leg \\
+    python experiments/device_leg.py --init-from DIR --minutes 6.5 --out /tmp/leg \\
         [--export $OUT/leg] [--batches 64,128,256,512] [--steps 32] [--min-step-rate 0.6] \\
         [--dry-run] -- --data emoji --mirror --lr-decay cosine ...   # any other `ganart train` flags
 
