@@ -21,8 +21,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ganart.data import Preprocess, load_dataset  # noqa: E402
 from ganart.metrics import fid_kid, reference_features, summary  # noqa: E402
+from ganart.training.data import Preprocess, load_dataset  # noqa: E402
 
 
 def main() -> None:

@@ -29,8 +29,8 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ganart import metrics  # noqa: E402
-from ganart.data import ImageBatches, Preprocess, load_dataset  # noqa: E402
-from ganart.train import TrainConfig, Trainer  # noqa: E402
+from ganart.training import TrainConfig, Trainer  # noqa: E402
+from ganart.training.data import ImageBatches, Preprocess, load_dataset  # noqa: E402
 
 NZ, NGF, NDF, DCGAN_BATCH = 100, 64, 64, 64
 
@@ -102,7 +102,7 @@ def train_ganart(data: str, minutes: float, n: int) -> tuple[np.ndarray, dict]:
         t = Trainer(cfg)
         t.fit()
         fake = metrics.sample(t.G_ema, cfg.z_dim, n, device=t.device)
-        return fake, {"images_seen": t.p.nimg, "seconds": t.p.train_seconds}
+        return fake, {"images_seen": t.progress.nimg, "seconds": t.progress.train_seconds}
 
 
 def main() -> None:

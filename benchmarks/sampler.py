@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common import count_flops, matmul_gflops, percentiles  # noqa: E402
 
-from ganart import GeneratorConfig, Sampler, save_checkpoint  # noqa: E402
+from ganart import ModelConfig, Sampler, save_checkpoint  # noqa: E402
 from ganart.latent import seeds_to_z  # noqa: E402
 from ganart.models import Generator  # noqa: E402
 
@@ -62,7 +62,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         targets = []
         for r in (int(x) for x in args.resolutions.split(",")):
-            cfg = GeneratorConfig(resolution=r)
+            cfg = ModelConfig(resolution=r)
             torch.manual_seed(0)
             targets.append((f"default shape {r}px", save_checkpoint(Generator(cfg), Path(tmp) / f"r{r}")))
         if args.checkpoint:

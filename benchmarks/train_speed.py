@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common import count_work, matmul_gflops  # noqa: E402
 
-from ganart.data import ImageBatches  # noqa: E402
-from ganart.train import TrainConfig, Trainer  # noqa: E402
+from ganart.training import TrainConfig, Trainer  # noqa: E402
+from ganart.training.data import ImageBatches  # noqa: E402
 
 
 def main() -> None:
@@ -58,11 +58,11 @@ def measure(args: argparse.Namespace, base: int, cmax: int, peak: float, amp: st
         t.train_step()  # warm-up (and the lazy-R1 step 0)
         # FLOPs of a plain step and of an R1 step, weighted as they occur (1 in r1_interval)
         plain, plain_ops = count_work(t.train_step)
-        t.p.step = 0
+        t.progress.step = 0
         r1, r1_ops = count_work(t.train_step)
         flops = (plain * (cfg.r1_interval - 1) + r1) / cfg.r1_interval
         ops = (plain_ops * (cfg.r1_interval - 1) + r1_ops) / cfg.r1_interval  # what bounds a GPU step
-        t.p.step = 1
+        t.progress.step = 1
         start = time.perf_counter()
         for _ in range(args.steps):
             t.train_step()

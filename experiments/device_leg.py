@@ -39,12 +39,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ganart.checkpoint import load_checkpoint  # noqa: E402
-from ganart.train import TrainConfig, Trainer, add_arguments  # noqa: E402
+from ganart.training import TrainConfig, Trainer  # noqa: E402
+from ganart.training.cli import add_arguments  # noqa: E402
 
 EXPORTED = ("config.json", "model.safetensors", "discriminator.safetensors", "README.md", "metrics.jsonl", "grid.png")
 # flags this script sets itself
 OWN = ("out", "batch", "kimg", "minutes", "max_steps", "init_from", "resume", "dry_run")
-# model-shape fields that TrainConfig and the checkpoint's GeneratorConfig share
+# model-shape fields that TrainConfig and the checkpoint's ModelConfig share
 SHAPE = ("resolution", "z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max", "use_noise",
          "mbstd_group", "d_channel_base", "d_channel_max", "g_channels")
 
@@ -141,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.time()
     trainer = Trainer(cfg)
     trainer.fit()
-    out, p = Path(args.out), trainer.p
+    out, p = Path(args.out), trainer.progress
     sha = hashlib.sha256((out / "model.safetensors").read_bytes()).hexdigest()
     print("done: " + json.dumps({"kimg": p.nimg / 1000, "steps": p.step, "wall_s": round(time.time() - start, 1),
                                  "nan_events": p.nan_events, "sha256": sha}))

@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ganart.data import Preprocess, load_dataset  # noqa: E402
 from ganart.metrics import features, fid_kid, reference_features, sample, summary  # noqa: E402
 from ganart.sampler import Sampler  # noqa: E402
+from ganart.training.data import Preprocess, load_dataset  # noqa: E402
 
 BATCH = 100
 

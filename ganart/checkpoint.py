@@ -9,10 +9,8 @@ safetensors, and ``.pt``/``.pkl`` files are refused.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,9 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from . import __version__
-from .config import GeneratorConfig
+from .config import ModelConfig
+from .files import atomic_write, atomic_write_bytes, fsync_dir, sha256_file
+from .limits import MAX_DIRECTION_NAME, MAX_DIRECTION_NAMES, METHODS
 from .models import Discriminator, Generator
 
 CONFIG_NAME = "config.json"
@@ -64,17 +64,13 @@ class CheckpointMeta:
         return cls(**data)
 
 
-MAX_DIRECTION_NAMES = 64
-MAX_DIRECTION_NAME = 60  # characters: a slider label
-
-
 def direction_names_problem(names: Any) -> str | None:
     """Why ``names`` is not {method: [name, ...]}, or None (names are shown in the app, so bounded)."""
     if not isinstance(names, dict):
         return "must be an object {method: [names]}"
     for method, items in names.items():
-        if method not in ("sefa", "pca"):
-            return f"unknown method {method!r} (sefa or pca)"
+        if method not in METHODS:
+            return f"unknown method {method!r} ({' or '.join(METHODS)})"
         if not isinstance(items, list) or len(items) > MAX_DIRECTION_NAMES:
             return f"{method}: must be a list of at most {MAX_DIRECTION_NAMES} names"
         for i, name in enumerate(items):
@@ -88,7 +84,7 @@ class Checkpoint:
     """A loaded checkpoint: the generator (eval mode), its config, metadata and identity."""
 
     generator: Generator
-    config: GeneratorConfig
+    config: ModelConfig
     meta: CheckpointMeta
     path: Path
     sha256: str
@@ -96,41 +92,6 @@ class Checkpoint:
     @property
     def name(self) -> str:
         return self.meta.name or self.path.name
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write via temp file + fsync + rename, so a crash never leaves a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; checkpoints are shared files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _float_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -143,18 +104,7 @@ def _float_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def _write_weights(state: dict[str, torch.Tensor], path: Path) -> None:
-    """Write a safetensors file atomically (temp file, fsync, rename)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(state, tmp, metadata={"format": "pt", "ganart_version": __version__})
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda tmp: save_file(state, str(tmp), metadata={"format": "pt", "ganart_version": __version__}))
 
 
 def _read_weights(path: Path, expected: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -232,11 +182,11 @@ def save_checkpoint(
     # weights first, config last: a folder whose config.json is new always has new weights
     _write_weights(state, directory / WEIGHTS_NAME)
     atomic_write_bytes(directory / CONFIG_NAME, (json.dumps(config, indent=2) + "\n").encode())
-    _fsync_dir(directory)
+    fsync_dir(directory)
     return directory
 
 
-def read_config(path: Path) -> tuple[GeneratorConfig, CheckpointMeta]:
+def read_config(path: Path) -> tuple[ModelConfig, CheckpointMeta]:
     """Parse and validate ``config.json``; every failure is a CheckpointError naming the file."""
     if not path.is_file():
         raise CheckpointError(f"{path}: missing {CONFIG_NAME}")
@@ -256,7 +206,7 @@ def read_config(path: Path) -> tuple[GeneratorConfig, CheckpointMeta]:
     if "model" not in data:
         raise CheckpointError(f"{path}: missing the 'model' section")
     try:
-        cfg = GeneratorConfig.from_dict(data["model"])
+        cfg = ModelConfig.from_dict(data["model"])
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{path}: invalid model config: {e}") from None
     return cfg, CheckpointMeta.from_dict(data.get("meta", {}), path)

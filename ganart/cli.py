@@ -12,12 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .latent import check_finite, check_seed, layer_slice, parse_keyframes, parse_layers
+from .limits import APP_RENDER_BATCH, MAX_ANIMATION_PIXELS, MAX_SEEDS, METHODS
 
 if TYPE_CHECKING:
     from .recipe import Recipe
-
-MAX_SEEDS = 10_000
-
 
 def parse_seeds(text: str) -> list[int]:
     """'0-15,42' -> [0, 1, ..., 15, 42] (order kept, duplicates dropped)."""
@@ -63,8 +61,9 @@ def png_name(r: Recipe) -> str:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
+    from .images import make_grid
     from .recipe import Recipe, save_png
-    from .sampler import Sampler, make_grid
+    from .sampler import Sampler
 
     out = Path(args.out)
     if args.mix_layers is not None and args.mix_seed is None:
@@ -112,13 +111,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
-MAX_ANIMATION_PIXELS = 2**28  # frames x height x width held in memory: 768 MB of RGB
-
-
 def cmd_animate(args: argparse.Namespace) -> int:
     """A walk through keyframe seeds as a GIF/WebP, or as numbered PNGs (for ffmpeg) in a folder."""
-    from .recipe import upscale
-    from .sampler import Sampler, save_animation, walk_length
+    from .images import save_animation, upscale
+    from .sampler import Sampler, walk_length
 
     keys = parse_keyframes(args.keyframes)  # not parse_seeds: "1-3" is no walk, and 1,2,1 is one
     check_finite("--fps", args.fps, 1, 60)
@@ -150,9 +146,9 @@ def cmd_animate(args: argparse.Namespace) -> int:
 def name_directions(folder: str, method: str, items: list[str]) -> list[str]:
     """['0=colour: blue ↔ red', '3='] -> the method's names in FOLDER's config.json, set (empty
     text clears one); returns the new list. The app shows them on its sliders."""
-    from .checkpoint import CONFIG_NAME, read_config, update_meta
     from .card import write_card
-    from .recipe import METHODS, NUM_DIRECTIONS
+    from .checkpoint import CONFIG_NAME, read_config, update_meta
+    from .limits import NUM_DIRECTIONS
 
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
@@ -204,10 +200,11 @@ def cmd_directions(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     """FID/KID of a checkpoint against a dataset; results go into its config.json."""
     from . import metrics
-    from .checkpoint import CONFIG_NAME, read_config, update_meta
-    from .data import Preprocess, load_dataset
     from .card import CARD_NAME, write_card
-    from .sampler import Sampler, make_grid
+    from .checkpoint import CONFIG_NAME, read_config, update_meta
+    from .images import make_grid
+    from .sampler import Sampler
+    from .training.data import Preprocess, load_dataset
 
     if not 2 <= args.n <= 50_000:
         raise ValueError(f"--n must be in [2, 50000], got {args.n}")
@@ -246,7 +243,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_data(args: argparse.Namespace) -> int:
     """The training set as PNGs, exactly as `ganart train --data SOURCE` sees it."""
-    from .data import Preprocess, export_dataset
+    from .training.data import Preprocess, export_dataset
 
     n = export_dataset(args.source, args.out, Preprocess(args.resolution, args.background, args.fit))
     print(f"wrote {n} images ({args.resolution}x{args.resolution}) to {args.out}")
@@ -273,12 +270,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """`python app.py` with flags: the Gradio app on HOST:PORT for a checkpoint."""
     import os
 
-    from .sampler import MAX_BATCH
+    from .limits import check_render_batch
 
     if not 1 <= args.port <= 65535:
         raise ValueError(f"--port must be in [1, 65535], got {args.port}")
-    if not 1 <= args.batch <= MAX_BATCH:
-        raise ValueError(f"--batch must be in [1, {MAX_BATCH}], got {args.batch}")
+    check_render_batch(args.batch, "--batch")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     from .ui import DEFAULT_CHECKPOINT, build_demo, launch
 
@@ -303,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--psi", type=float, default=0.7, help="truncation psi in [-1, 2]")
     s.add_argument("--edit", action="append", metavar="INDEX=AMOUNT", help="direction edit, repeatable")
     s.add_argument("--layers", help="layer range START-STOP the edits apply to")
-    s.add_argument("--method", choices=["sefa", "pca"], default="sefa")
+    s.add_argument("--method", choices=METHODS, default=METHODS[0])
     s.add_argument("--grid", action="store_true", help="also write grid.png")
     s.add_argument("--mix-seed", type=int, help="style mixing: this seed's styles on --mix-layers")
     s.add_argument("--mix-layers", help="coarse (default), middle, fine or START-STOP: the layers --mix-seed gives")
@@ -322,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--no-loop", action="store_true", help="stop at the last keyframe (default: back to the first)")
     m.add_argument("--edit", action="append", metavar="INDEX=AMOUNT", help="direction edit on every frame")
     m.add_argument("--layers", help="layer range START-STOP the edits apply to")
-    m.add_argument("--method", choices=["sefa", "pca"], default="sefa")
+    m.add_argument("--method", choices=METHODS, default=METHODS[0])
     m.add_argument("--scale", type=int, default=4, help="crisp (nearest) upscale factor")
     m.add_argument("--out", default="walk.gif", help=".gif, .webp, or a folder for numbered PNG frames")
     m.add_argument("--device", default="auto")
@@ -330,7 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("directions", help="a sheet showing what each latent direction does")
     d.add_argument("--checkpoint", required=True)
-    d.add_argument("--method", default="sefa", help="sefa or pca")
+    d.add_argument("--method", default=METHODS[0], help=" or ".join(METHODS))
     d.add_argument("--count", type=int, default=8, help="directions (rows)")
     d.add_argument("--seeds", default="0-2", help="seeds per row (at most 8)")
     d.add_argument("--amounts", default="-3,-1.5,0,1.5,3", help="edit amounts per seed, in stds of w (write --amounts=-3,0,3)")
@@ -376,10 +372,10 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--checkpoint", help="default: the shipped checkpoints/emoji64")
     v.add_argument("--host", default="127.0.0.1")
     v.add_argument("--port", type=int, default=7860)
-    v.add_argument("--batch", type=int, default=8, help="concurrent /generate requests merged per forward pass")
+    v.add_argument("--batch", type=int, default=APP_RENDER_BATCH, help="concurrent /generate requests merged per forward pass")
     v.set_defaults(func=cmd_serve)
 
-    from .train import add_arguments, run
+    from .training.cli import add_arguments, run
 
     t = sub.add_parser("train", help="train a GAN on a folder of images (or 'emoji')")
     add_arguments(t)

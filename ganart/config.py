@@ -28,8 +28,8 @@ def _check_int(name: str, value: Any, lo: int, hi: int) -> None:
 
 
 @dataclass(frozen=True)
-class GeneratorConfig:
-    """Shape of a style-based generator (and of its matching discriminator).
+class ModelConfig:
+    """The shape of a model: the style-based generator and the discriminator trained with it.
 
     Channels at resolution ``r`` are ``min(channel_base // r, channel_max)``, so the
     cheap low resolutions are wide and the expensive high ones narrow; ``g_channels``
@@ -143,7 +143,7 @@ class GeneratorConfig:
             n += conv(cin, cout) + conv(cout, cout) + torgb(cout)
         return n
 
-    def growth_problem(self, wider: GeneratorConfig) -> str | None:
+    def growth_problem(self, wider: ModelConfig) -> str | None:
         """Why this shape's weights cannot be grown into ``wider`` (None when they can).
 
         Growing (``models.grown_state``) adds channels to layers and nothing else: every
@@ -156,7 +156,7 @@ class GeneratorConfig:
                 if getattr(self, k) != getattr(wider, k)]
         if diff:
             return "only channel widths can change; " + ", ".join(diff)
-        for side, width in (("G", GeneratorConfig.channels), ("D", GeneratorConfig.d_channels)):
+        for side, width in (("G", ModelConfig.channels), ("D", ModelConfig.d_channels)):
             for res in self.resolutions:
                 old, new = width(self, res), width(wider, res)
                 pinned = side == "D" and res == 4
@@ -170,7 +170,7 @@ class GeneratorConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> GeneratorConfig:
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
         if not isinstance(data, dict):
             raise ValueError(f"model config must be a JSON object, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}

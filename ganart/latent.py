@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import torch
 
-MAX_SEED = 2**32 - 1
+from .limits import MAX_SEED
 
 
 def check_int(name: str, value: object, lo: int | None = None, hi: int | None = None) -> int:

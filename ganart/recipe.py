@@ -11,14 +11,10 @@ from typing import Any
 from PIL import Image, PngImagePlugin
 
 from .latent import check_finite, check_int, check_seed
+from .limits import EDIT_LIMIT, MAX_RECIPE_FILE_BYTES, METHODS, NUM_DIRECTIONS, PSI_RANGE
 
 PNG_KEY = "ganart-recipe"
 RECIPE_VERSION = 1
-MAX_PNG_BYTES = 10 * 1024 * 1024
-PSI_RANGE = (-1.0, 2.0)
-EDIT_LIMIT = 20.0  # |amount| in standard deviations
-NUM_DIRECTIONS = 32
-METHODS = ("sefa", "pca")
 
 
 def check_edits(edits: Any, num_directions: int = NUM_DIRECTIONS) -> dict[int, float]:
@@ -159,8 +155,8 @@ def _readable(path: str | os.PathLike[str]) -> Path:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
-    if path.stat().st_size > MAX_PNG_BYTES:
-        raise ValueError(f"{path}: larger than {MAX_PNG_BYTES // (1024 * 1024)} MB")
+    if path.stat().st_size > MAX_RECIPE_FILE_BYTES:
+        raise ValueError(f"{path}: larger than {MAX_RECIPE_FILE_BYTES // (1024 * 1024)} MB")
     return path
 
 
@@ -174,14 +170,3 @@ def save_png(image: Image.Image, path: str | os.PathLike[str], recipe: Recipe | 
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path, format="PNG", pnginfo=info)
     return path
-
-
-def upscale(image: Image.Image, factor: int) -> Image.Image:
-    """Crisp (nearest-neighbour) upscaling that keeps the recipe in ``info``."""
-    if factor == 1:
-        return image
-    out = image.resize((image.width * factor, image.height * factor), Image.NEAREST)
-    out.info.update(image.info)
-    return out
-
-

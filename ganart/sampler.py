@@ -8,19 +8,18 @@ no mutable per-request state, so many threads can call it at once.
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
 from .checkpoint import Checkpoint, load_checkpoint
+from .devices import resolve_device
+from .images import make_grid, to_images
 from .latent import (
     apply_edits,
-    check_finite,
     check_int,
     check_seed,
     layer_slice,
@@ -32,116 +31,17 @@ from .latent import (
     sefa_directions,
     slerp,
 )
+from .limits import MAX_BATCH, MAX_FRAMES, MAX_FRAMES_PER_SEGMENT, MAX_KEYFRAMES, METHODS, NUM_DIRECTIONS
 from .models import truncate
-from .recipe import METHODS, NUM_DIRECTIONS, PNG_KEY, PSI_RANGE, Recipe
+from .recipe import PNG_KEY, Recipe
 
-MAX_BATCH = 256
-MAX_KEYFRAMES = 64
-MAX_FRAMES_PER_SEGMENT = 240
-MAX_FRAMES = 2000
 PCA_SAMPLES = 10_000
 DIRECTION_SEED = 0  # the seed of the w samples behind PCA and the direction stds
-
-
-DEVICE_TYPES = ("cpu", "cuda", "mps")  # where a generator can run (not "meta", "xla", ...)
-
-
-def parse_device(device: str | torch.device) -> torch.device:
-    """A device name -> torch.device; ValueError for a name torch or ganart cannot use."""
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise ValueError(f"unknown device {str(device)!r}: {e}") from None
-    if dev.type not in DEVICE_TYPES:
-        raise ValueError(f"device {str(device)!r} cannot run a model; use one of {', '.join(DEVICE_TYPES)} or auto")
-    return dev
-
-
-def _mps_available() -> bool:
-    return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
-
-
-def device_problem(dev: torch.device) -> str | None:
-    """Why `dev` cannot be used on this machine, or None. (It crashed deep inside torch
-    before: "Torch not compiled with CUDA enabled" with a traceback.)"""
-    if dev.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0:
-            return "this PyTorch sees no CUDA GPU (torch.cuda.is_available() is False)"
-        if dev.index is not None and dev.index >= count:
-            return f"this machine has {count} CUDA GPU(s), numbered from 0"
-    if dev.type == "mps" and not _mps_available():
-        return "this PyTorch has no Apple MPS device here"
-    return None
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``auto`` -> CUDA, else MPS, else CPU; any other name is checked against this machine."""
-    if str(device) != "auto":
-        dev = parse_device(device)
-        problem = device_problem(dev)
-        if problem:
-            raise ValueError(f"device {str(device)!r} is not available: {problem}; use cpu or auto")
-        return dev
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if _mps_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def to_uint8(img: torch.Tensor) -> np.ndarray:
-    """[B, C, H, W] in [-1, 1] -> uint8 [B, H, W, C] (rounded)."""
-    arr = ((img.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return arr.permute(0, 2, 3, 1).cpu().numpy()
-
-
-def to_images(img: torch.Tensor) -> list[Image.Image]:
-    """[B, C, H, W] in [-1, 1] -> PIL images (uint8, rounded)."""
-    arr = to_uint8(img)
-    mode = {1: "L", 3: "RGB", 4: "RGBA"}[arr.shape[-1]]
-    return [Image.fromarray(a[..., 0] if mode == "L" else a, mode) for a in arr]
-
-
-def make_grid(images: Sequence[Image.Image], cols: int | None = None, pad: int = 2) -> Image.Image:
-    """Tile images row-major into one image on a white background."""
-    if not images:
-        raise ValueError("make_grid needs at least one image")
-    n = len(images)
-    cols = cols or int(np.ceil(np.sqrt(n)))
-    rows = int(np.ceil(n / cols))
-    w, h = images[0].size
-    grid = Image.new("RGB", (cols * w + (cols + 1) * pad, rows * h + (rows + 1) * pad), "white")
-    for i, im in enumerate(images):
-        r, c = divmod(i, cols)
-        grid.paste(im.convert("RGB"), (pad + c * (w + pad), pad + r * (h + pad)))
-    return grid
 
 
 def walk_length(keyframes: int, frames_per_segment: int, loop: bool = True) -> int:
     """Frames in a walk: one segment per keyframe when it loops back, else one fewer plus the last frame."""
     return keyframes * frames_per_segment if loop else (keyframes - 1) * frames_per_segment + 1
-
-
-def save_animation(
-    frames: Iterable[Image.Image], path: str | os.PathLike[str], fps: float = 12.0
-) -> Path:
-    """Write frames as an animated GIF or WebP (by the suffix of ``path``)."""
-    path = Path(path)
-    fmt = {".gif": "GIF", ".webp": "WEBP"}.get(path.suffix.lower())
-    if fmt is None:
-        raise ValueError(f"{path}: animations are written as .gif or .webp")
-    fps = check_finite("fps", fps, 1, 60)
-    frames = list(frames)
-    if not frames:
-        raise ValueError("no frames to write")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    extra = {"lossless": True} if fmt == "WEBP" else {"optimize": False}
-    frames[0].save(
-        path, format=fmt, save_all=True, append_images=frames[1:],
-        duration=int(round(1000 / fps)), loop=0, **extra,
-    )
-    return path
 
 
 class Sampler:
@@ -406,12 +306,12 @@ class Sampler:
             w_keys = self.G.mapping(z, base.psi)[:, :1]  # [K, 1, w_dim]
         return self._walk_frames(z, w_keys, total, frames_per_segment, space, base, dirs, stds, lsl)
 
-    def _walk_frames(self, z, w_keys, total, fps_seg, space, base, dirs, stds, lsl) -> Iterator[Image.Image]:
+    def _walk_frames(self, z, w_keys, total, frames_per_segment, space, base, dirs, stds, lsl) -> Iterator[Image.Image]:
         k = z.shape[0]
         for f in range(total):
-            seg, step = divmod(f, fps_seg)
+            seg, step = divmod(f, frames_per_segment)
             a, b = seg % k, (seg + 1) % k
-            t = step / fps_seg
+            t = step / frames_per_segment
             with torch.inference_mode():
                 if space == "z":
                     ws = self.G.mapping(slerp(z[a : a + 1], z[b : b + 1], t), base.psi)
@@ -421,93 +321,4 @@ class Sampler:
             yield self.synthesize(ws)[0]
 
 
-
-
-class RenderBatcher:
-    """Merges concurrent ``render`` calls from many threads into batched forward passes.
-
-    Each caller validates its own recipe first (so a bad request is that caller's error
-    alone), then waits while a worker thread renders up to ``max_batch`` queued recipes at
-    once. The Sampler is batch-invariant on CPU, so pixels never depend on the batching.
-    """
-
-    def __init__(self, sampler: Sampler, max_batch: int = 8, window_s: float = 0.004) -> None:
-        import queue
-
-        if not 1 <= max_batch <= MAX_BATCH:
-            raise ValueError(f"max_batch must be in [1, {MAX_BATCH}], got {max_batch}")
-        self.sampler = sampler
-        self.max_batch = max_batch
-        self.window_s = window_s
-        self._queue: queue.Queue = queue.Queue()
-        self.batches: list[int] = []  # sizes of the last batches, for tests and benchmarks
-        self._closed = False
-        self._lock = threading.Lock()  # a render never queues behind close()'s stop mark
-        self._worker = threading.Thread(target=self._run, name="ganart-render-batcher", daemon=True)
-        self._worker.start()
-
-    def render(self, recipe: Recipe) -> Image.Image:
-        from concurrent.futures import Future
-
-        if not isinstance(recipe, Recipe):
-            raise ValueError(f"expected a Recipe, got {type(recipe).__name__}")
-        self.sampler._check_recipe_fits(recipe)  # the caller's error, raised in the caller
-        fut: Future | None = None
-        with self._lock:
-            if not self._closed:
-                fut = Future()
-                self._queue.put((recipe, fut))
-        if fut is None:  # closed while this caller still held it: render alone
-            return self.sampler.render(recipe)
-        return fut.result()
-
-    def close(self) -> None:
-        """Stop the worker once the renders already queued are served (it holds the Sampler,
-        so a batcher left running kept its model in memory for good)."""
-        with self._lock:
-            if not self._closed:
-                self._closed = True
-                self._queue.put(None)
-
-    def _run(self) -> None:
-        import queue
-        import time
-
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            items, stop = [first], False
-            deadline = time.monotonic() + self.window_s
-            while len(items) < self.max_batch:
-                try:
-                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-                except queue.Empty:
-                    break
-                if item is None:
-                    stop = True
-                    break
-                items.append(item)
-            self._serve(items)
-            if stop:
-                return
-
-    def _serve(self, items: list) -> None:
-        """Render one batch of (recipe, future) pairs and hand each caller its image or error."""
-        self.batches = (self.batches + [len(items)])[-1000:]
-        try:
-            images = self.sampler.render_many([r for r, _ in items])
-        except Exception:
-            # a batch-level failure (e.g. a sha mismatch): render each alone, so each
-            # caller gets its own result or its own error
-            for r, fut in items:
-                try:
-                    fut.set_result(self.sampler.render(r))
-                except Exception as e:
-                    fut.set_exception(e)
-            return
-        for (_, fut), img in zip(items, images):
-            fut.set_result(img)
-
-
-__all__ = ["PSI_RANGE", "Recipe", "RenderBatcher", "Sampler", "make_grid", "save_animation", "to_images"]
+__all__ = ["Recipe", "Sampler", "walk_length"]

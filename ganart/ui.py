@@ -1,5 +1,7 @@
 """The Gradio app: a thin layer over ``Sampler``. Callbacks only parse widget values and
-call the service; every rule about seeds, ranges and limits lives in the Sampler.
+call the service. Every limit lives in ``ganart.limits``: the Sampler enforces the library's,
+the callbacks here the stricter ``APP_*`` caps of a public server, and the widgets take their
+ranges from the same constants.
 
 ``build_demo(source)`` returns the Blocks; ``app.py`` launches it.
 """
@@ -21,10 +23,26 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 from PIL import Image
 
+from .batching import RenderBatcher
 from .checkpoint import CheckpointError
-from .latent import MAX_SEED, check_finite, check_seed, parse_keyframes, parse_layers
-from .recipe import PNG_KEY, Recipe, save_png, upscale
-from .sampler import RenderBatcher, Sampler, save_animation, walk_length
+from .images import save_animation, upscale
+from .latent import check_finite, check_seed, parse_keyframes, parse_layers
+from .limits import (
+    APP_EXPLORE_MAX,
+    APP_HISTORY,
+    APP_QUEUE,
+    APP_RENDER_BATCH,
+    APP_SLIDER_RANGE,
+    APP_SLIDERS,
+    APP_WALK_FRAMES,
+    MAX_RECIPE_FILE_BYTES,
+    MAX_SEED,
+    METHODS,
+    PSI_RANGE,
+    check_render_batch,
+)
+from .recipe import PNG_KEY, Recipe, save_png
+from .sampler import Sampler, walk_length
 
 # upscale crisply (never blur the pixels) and let the main images fill their column
 CSS = """
@@ -34,7 +52,6 @@ img { image-rendering: pixelated; }
 """
 # (Gradio spreads a gallery's first few images over its whole width: the 120 px history strip
 # showed each of them half cut off; fixed 88 px thumbnails fit it whole)
-NUM_SLIDERS = 8
 # the page's link follows the controls, so a copied link reproduces the image: the model (when
 # not the default: DEFAULT_MODEL is filled in by build_demo), and the layer range whenever there
 # are edits (without edits it changes nothing)
@@ -46,12 +63,7 @@ URL_JS = """(model, seed, psi, method, lo, hi, ...amounts) => {
   if (edits) { q.set("edits", edits); q.set("layers", `${lo}-${hi}`); }
   history.replaceState(null, "", "?" + q.toString());
 }"""
-SLIDER_RANGE = 5.0  # sliders move directions by up to +-5 std
 DISPLAY_SCALE = 4
-MAX_UPLOAD_BYTES = 10 * 1024 * 1024
-MAX_WALK_FRAMES = 240
-HISTORY = 24
-MAX_BATCH = 8
 # every image the app returns is a file on the server (each slider frame a PNG): every 10 minutes,
 # what is over an hour old is deleted, or a public Space fills its disk
 CACHE_TTL = (600, 3600)
@@ -193,16 +205,16 @@ class App:
         img = self.samplers.render(model, r)
         return upscale(img, DISPLAY_SCALE), r.to_json()
 
-    def model_changed(self, model, spanned: str | None, method):
+    def model_changed(self, model, layers_model: str | None, method):
         """Another model picked: the header names it, the layer range spans its layers (the
         old range stayed, so a model with more layers was edited on only the first few) and the
         sliders take its direction names. One handler, so a model that fails to load is one error.
-        ``spanned``: the model the layer range was last set for; when a link has just set the
+        ``layers_model``: the model the layer range was last set for; when a link has just set the
         model together with its range, that range stays."""
         s = self.samplers.get(model)
         source = self.samplers.source(model)
         labels = self.slider_labels(model, method)
-        if source == spanned:
+        if source == layers_model:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip(), *labels
         return (_header(s), gr.update(maximum=s.num_ws - 1, value=0),
                 gr.update(maximum=s.num_ws, value=s.num_ws), source, *labels)
@@ -210,21 +222,21 @@ class App:
     def slider_labels(self, model, method) -> list[dict]:
         """The sliders named for what the model's directions do (where its checkpoint says)."""
         s = self.samplers.get(model)
-        return [gr.update(label=_call(s.direction_label, i, method)) for i in range(NUM_SLIDERS)]
+        return [gr.update(label=_call(s.direction_label, i, method)) for i in range(APP_SLIDERS)]
 
     @staticmethod
     def remember(history: list[tuple[Any, str]], image, recipe_json: str):
         """Add the shown image to the session's history (newest first, 24 kept)."""
         if not recipe_json or image is None or (history and history[0][1] == recipe_json):
             return history, gr.skip()
-        history = [(image, recipe_json)] + [h for h in history if h[1] != recipe_json][: HISTORY - 1]
+        history = [(image, recipe_json)] + [h for h in history if h[1] != recipe_json][: APP_HISTORY - 1]
         return history, [(img, f"seed {Recipe.from_json(r).seed}") for img, r in history]
 
     def from_history(self, model, history: list[tuple[Any, str]], evt: gr.SelectData):
         r = Recipe.from_json(history[evt.index][1])
         s = self.samplers.get(model)
         lo, hi = r.layers or (0, s.num_ws)
-        return [r.seed, r.psi, r.method, lo, hi, *[r.edits.get(i, 0.0) for i in range(NUM_SLIDERS)]]
+        return [r.seed, r.psi, r.method, lo, hi, *[r.edits.get(i, 0.0) for i in range(APP_SLIDERS)]]
 
     def download(self, model, seed, psi, method, layer_lo, layer_hi, *amounts) -> list[str]:
         """PNG files at native and 4x size, each carrying its recipe."""
@@ -238,8 +250,8 @@ class App:
         """Stream a grid: yields the gallery as it grows."""
         s = self.samplers.get(model)
         start, count = _seed(start), _whole(count, "Count")
-        if not 1 <= count <= 64:
-            raise gr.Error("Explore shows 1 to 64 seeds at a time")
+        if not 1 <= count <= APP_EXPLORE_MAX:
+            raise gr.Error(f"Explore shows 1 to {APP_EXPLORE_MAX} seeds at a time")
         if start + count - 1 > MAX_SEED:
             raise gr.Error(f"Seeds must stay below {MAX_SEED}")
         items: list[tuple[Image.Image, str]] = []
@@ -255,8 +267,8 @@ class App:
         keys = _call(parse_keyframes, keyframes_text)
         n = _whole(frames_per_segment, "Frames per segment")
         fps = _call(check_finite, "fps", fps, 1, 60)  # checked before the frames are made, not after
-        if walk_length(len(keys), n) > MAX_WALK_FRAMES:
-            raise gr.Error(f"At most {MAX_WALK_FRAMES} frames per animation ({len(keys)} keyframes x {n})")
+        if walk_length(len(keys), n) > APP_WALK_FRAMES:
+            raise gr.Error(f"At most {APP_WALK_FRAMES} frames per animation ({len(keys)} keyframes x {n})")
         frames = []
         for frame in _call(s.walk, keys, n, True, psi):
             frames.append(frame)
@@ -287,7 +299,7 @@ class App:
 
     def from_url(self, model, request: gr.Request):
         """?model=user/name&seed=7&psi=0.5&method=pca&edits=0:1.5,3:-2&layers=2-5 -> the model and
-        Create controls (bad values: an error). -> [model, spanned, header, seed, psi, method,
+        Create controls (bad values: an error). -> [model, layers_model, header, seed, psi, method,
         layer from, layer to, *sliders]"""
         q = dict(request.query_params) if request is not None else {}
         source = self.samplers.source(q.get("model") or model)
@@ -297,7 +309,7 @@ class App:
             psi = float(q.get("psi", 0.7))
         except ValueError:
             raise gr.Error(f"Bad psi in the link: {q.get('psi')!r}") from None
-        amounts = [0.0] * NUM_SLIDERS
+        amounts = [0.0] * APP_SLIDERS
         for part in filter(None, q.get("edits", "").split(",")):
             k, _, v = part.partition(":")
             try:
@@ -305,7 +317,7 @@ class App:
                     raise ValueError(k)
                 amounts[int(k)] = float(v)
             except (ValueError, IndexError):
-                raise gr.Error(f"Bad edits in the link: {part!r} (use index:amount, index 0-{NUM_SLIDERS - 1})") from None
+                raise gr.Error(f"Bad edits in the link: {part!r} (use index:amount, index 0-{APP_SLIDERS - 1})") from None
         lo, hi = 0, s.num_ws
         if q.get("layers"):
             try:
@@ -329,15 +341,15 @@ class App:
         if path is None:
             raise gr.Error("Drop a PNG that ganart made")
         p = Path(path)
-        if p.stat().st_size > MAX_UPLOAD_BYTES:
-            raise gr.Error("That file is over 10 MB")
+        if p.stat().st_size > MAX_RECIPE_FILE_BYTES:
+            raise gr.Error(f"That file is over {MAX_RECIPE_FILE_BYTES // 2**20} MB")
         r = _call(Recipe.from_png, p)
         if r.mix_seed is not None:
             raise gr.Error("This PNG is a mix; open it with the Mix tab's seeds")
         s = self.samplers.get(model)
         img = _call(s.render, r)
         lo, hi = r.layers or (0, s.num_ws)
-        amounts = [r.edits.get(i, 0.0) for i in range(NUM_SLIDERS)]
+        amounts = [r.edits.get(i, 0.0) for i in range(APP_SLIDERS)]
         return [r.seed, r.psi, r.method, lo, hi, *amounts, upscale(img, DISPLAY_SCALE), r.to_json()]
 
 
@@ -345,12 +357,12 @@ def _header(s: Sampler) -> str:
     return f"# ganart\nPlay with **{s.name}** ({s.resolution}px). Drag a slider: the image follows."
 
 
-def build_demo(default_source: str, batch: int = MAX_BATCH,
+def build_demo(default_source: str, batch: int = APP_RENDER_BATCH,
                delete_cache: tuple[int, int] | None = CACHE_TTL) -> gr.Blocks:
     """The app. ``batch``: up to this many concurrent /generate requests share one forward
     pass (1 = no batching). ``delete_cache``: (every, older than) seconds, Gradio's own cleanup
     of the files the app wrote."""
-    samplers = Samplers(default_source, batch=batch)
+    samplers = Samplers(default_source, batch=check_render_batch(batch))
     app = App(samplers)
     try:
         s = samplers.get()
@@ -358,7 +370,7 @@ def build_demo(default_source: str, batch: int = MAX_BATCH,
         raise CheckpointError(e.message) from None
     with gr.Blocks(title="ganart", delete_cache=delete_cache) as demo:
         header = gr.Markdown(_header(s))
-        spanned = gr.State(default_source.strip())  # the model the layer range was set for
+        layers_model = gr.State(default_source.strip())  # the model the layer range was set for
         with gr.Row():
             # shipped models listed by folder name (the value stays the path the server loads)
             choices = [(Path(c).name, c) for c in local_checkpoints()] or [default_source]
@@ -383,15 +395,15 @@ def build_demo(default_source: str, batch: int = MAX_BATCH,
                                              elem_id="seed")
                             next_btn = gr.Button("▶", min_width=40)
                             dice = gr.Button("🎲", min_width=40, elem_id="dice")
-                        psi = gr.Slider(-1, 2, value=0.7, step=0.05, label="Truncation ψ")
-                        method = gr.Radio(["sefa", "pca"], value="sefa", label="Directions")
+                        psi = gr.Slider(*PSI_RANGE, value=0.7, step=0.05, label="Truncation ψ")
+                        method = gr.Radio(list(METHODS), value=METHODS[0], label="Directions")
                         with gr.Row():
                             layer_lo = gr.Slider(0, s.num_ws - 1, value=0, step=1, label="Edit layers from",
                                                  elem_id="layer-lo")
                             layer_hi = gr.Slider(1, s.num_ws, value=s.num_ws, step=1, label="to", elem_id="layer-hi")
-                        sliders = [gr.Slider(-SLIDER_RANGE, SLIDER_RANGE, value=0, step=0.1,
+                        sliders = [gr.Slider(-APP_SLIDER_RANGE, APP_SLIDER_RANGE, value=0, step=0.1,
                                              label=s.direction_label(i, "sefa"), elem_id=f"dir{i}")
-                                   for i in range(NUM_SLIDERS)]
+                                   for i in range(APP_SLIDERS)]
                         with gr.Row():
                             reset = gr.Button("Reset sliders")
                             save = gr.Button("Download PNG")
@@ -408,7 +420,7 @@ def build_demo(default_source: str, batch: int = MAX_BATCH,
             with gr.Tab("Animate", id="animate"):
                 with gr.Row():
                     keys = gr.Textbox(value="1, 2, 3", label="Keyframe seeds")
-                    fps_seg = gr.Slider(2, 60, value=12, step=1, label="Frames per segment")
+                    segment_frames = gr.Slider(2, 60, value=12, step=1, label="Frames per segment")
                     fps = gr.Slider(1, 30, value=12, step=1, label="fps")
                 with gr.Row():
                     go = gr.Button("Animate", variant="primary", elem_id="animate")
@@ -450,9 +462,9 @@ def build_demo(default_source: str, batch: int = MAX_BATCH,
         dice.click(lambda: random.randrange(MAX_SEED + 1), None, seed, api_visibility="private")
         method.change(app.generate, controls, outs, api_visibility="private")
         method.change(app.slider_labels, [model, method], sliders, api_visibility="private", show_progress="hidden")
-        model.change(app.model_changed, [model, spanned, method], [header, layer_lo, layer_hi, spanned, *sliders],
+        model.change(app.model_changed, [model, layers_model, method], [header, layer_lo, layer_hi, layers_model, *sliders],
                      api_visibility="private").success(app.generate, controls, outs, api_visibility="private")
-        reset.click(lambda: [0.0] * NUM_SLIDERS, None, sliders, api_visibility="private").then(
+        reset.click(lambda: [0.0] * APP_SLIDERS, None, sliders, api_visibility="private").then(
             app.generate, controls, outs, api_visibility="private")
         save.click(app.download, controls, files, api_name="download")
         upload.upload(app.restore, [model, upload], [seed, psi, method, layer_lo, layer_hi, *sliders, image,
@@ -460,7 +472,7 @@ def build_demo(default_source: str, batch: int = MAX_BATCH,
         history_gallery.select(app.from_history, [model, history],
                                [seed, psi, method, layer_lo, layer_hi, *sliders], api_visibility="private").then(
             app.generate, controls, outs, api_visibility="private")
-        demo.load(app.from_url, [model], [model, spanned, header, seed, psi, method, layer_lo, layer_hi, *sliders],
+        demo.load(app.from_url, [model], [model, layers_model, header, seed, psi, method, layer_lo, layer_hi, *sliders],
                   api_visibility="private").then(app.generate, controls, outs, api_visibility="private")
         # keep the page URL in step with the image (in the browser only), so a copied link reproduces it
         url_js = URL_JS.replace("DEFAULT_MODEL", json.dumps(default_source.strip()))
@@ -479,7 +491,7 @@ def build_demo(default_source: str, batch: int = MAX_BATCH,
         gallery.select(pick, None, [seed, tabs], api_visibility="private")
 
         # --- Animate -----------------------------------------------------------------------
-        run = go.click(app.walk, [model, keys, fps_seg, fps, psi], [frame, anim], api_name="walk")
+        run = go.click(app.walk, [model, keys, segment_frames, fps, psi], [frame, anim], api_name="walk")
         stop.click(None, None, None, cancels=[run], api_visibility="private")
 
         # --- Mix ----------------------------------------------------------------------------
@@ -490,6 +502,6 @@ def build_demo(default_source: str, batch: int = MAX_BATCH,
 
 
 def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, **kwargs):
-    return demo.queue(max_size=64, default_concurrency_limit=2).launch(
+    return demo.queue(max_size=APP_QUEUE, default_concurrency_limit=2).launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", host), server_port=port, share=False,
-        max_file_size=MAX_UPLOAD_BYTES, css=CSS, **kwargs)
+        max_file_size=MAX_RECIPE_FILE_BYTES, css=CSS, **kwargs)

@@ -20,15 +20,15 @@ GRADIO_CACHE = tempfile.mkdtemp(prefix="ganart-tests-gradio-")
 os.environ["GRADIO_TEMP_DIR"] = GRADIO_CACHE
 
 from ganart.checkpoint import CheckpointMeta, save_checkpoint  # noqa: E402
-from ganart.config import GeneratorConfig  # noqa: E402
+from ganart.config import ModelConfig  # noqa: E402
 from ganart.models import Generator  # noqa: E402
 
 TINY = dict(resolution=16, z_dim=32, w_dim=32, mapping_layers=2, channel_base=256, channel_max=32)
 OUTPUT_DIR = Path(__file__).resolve().parent.parent / "test-output"
 
 
-def tiny_config(**overrides) -> GeneratorConfig:
-    return GeneratorConfig(**{**TINY, **overrides})
+def tiny_config(**overrides) -> ModelConfig:
+    return ModelConfig(**{**TINY, **overrides})
 
 
 def tiny_generator(seed: int = 0, **overrides) -> Generator:

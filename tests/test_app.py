@@ -12,8 +12,9 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
+from ganart.limits import APP_SLIDERS
 from ganart.recipe import Recipe
-from ganart.ui import NUM_SLIDERS, App, Samplers
+from ganart.ui import App, Samplers
 
 
 @pytest.fixture(scope="module")
@@ -216,7 +217,7 @@ def test_a_link_carries_the_model_and_the_layer_range(session_ckpt, tmp_path):
     assert app.recipe(model, seed, psi, method, 2, 5, *amounts).layers == (2, 5)
     # the dropdown's change that follows keeps the link's range: it was set for this model
     header, lo, hi, spanned, *labels = app.model_changed(model, spanned, "sefa")
-    assert (header, lo, hi, spanned) == (gr.skip(),) * 4 and len(labels) == NUM_SLIDERS
+    assert (header, lo, hi, spanned) == (gr.skip(),) * 4 and len(labels) == APP_SLIDERS
     # no model in the link: the one shown; no layers: all of them
     model, spanned, _, _, _, _, lo, hi, *_ = app.from_url(None, gr.Request(query_params={"seed": "1"}))
     assert model == spanned == str(session_ckpt) and (lo["value"], hi["value"]) == (0, 6)
@@ -353,3 +354,14 @@ def test_sliders_carry_the_checkpoints_direction_names(session_ckpt, tmp_path):
     assert [u["label"] for u in app.slider_labels(None, "sefa")] == [f"Direction {i}" for i in range(8)]
     with pytest.raises(gr.Error, match="method must be one of"):
         app.slider_labels(named, "ica")
+
+
+def test_build_demo_checks_its_render_batch_against_the_apps_cap(session_ckpt):
+    """`ganart serve --batch` and build_demo(batch=) share one rule: the app's cap, not the
+    Sampler's 256-image batch (a batch of 100 was accepted and became 100 concurrent renders)."""
+    from ganart.limits import APP_MAX_RENDER_BATCH
+    from ganart.ui import build_demo
+
+    for batch in (0, APP_MAX_RENDER_BATCH + 1, 100, 2.5, True):
+        with pytest.raises(ValueError, match=rf"batch must be a whole number in \[1, {APP_MAX_RENDER_BATCH}\]"):
+            build_demo(str(session_ckpt), batch=batch)

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ganart.augment import POLICIES, augment, geom
+from ganart.training.augment import POLICIES, augment, geom
 
 
 def images(b: int = 8, res: int = 16) -> torch.Tensor:

@@ -133,10 +133,13 @@ def test_user_mistakes_exit_2_without_traceback(session_ckpt, tmp_path):
         r = run_cli("eval", "--checkpoint", str(session_ckpt), "--data", str(tmp_path / "none"), "--nearest", k)
         assert r.returncode == 2 and f"--nearest must be in [0, 16] (training images beside each sample), got {k}" in r.stderr, r.stderr
     assert {p.name: p.read_bytes() for p in session_ckpt.iterdir() if p.is_file()} == before
-    # serve: a batch of 0 or -3 was taken silently as "no batching", 1000 failed deep in the UI
-    for batch in ("0", "-3", "1000"):
+    # serve: a batch of 0 or -3 was taken silently as "no batching", 1000 failed deep in the UI,
+    # and 100 passed a check against the Sampler's 256-image batch instead of the app's cap
+    from ganart.limits import APP_MAX_RENDER_BATCH
+
+    for batch in ("0", "-3", "1000", str(APP_MAX_RENDER_BATCH + 1), "100"):
         r = run_cli("serve", "--checkpoint", str(session_ckpt), "--batch", batch, "--port", "1")
-        assert r.returncode == 2 and f"--batch must be in [1, 256], got {batch}" in r.stderr, r.stderr
+        assert r.returncode == 2 and f"--batch must be a whole number in [1, {APP_MAX_RENDER_BATCH}]" in r.stderr, r.stderr
     # a missing default model: `python app.py` died with a gradio.exceptions.Error traceback,
     # and `ganart serve` quoted the message
     missing = str(tmp_path / "gone")
@@ -185,7 +188,7 @@ def test_torchrun_sample_shards_seeds_bit_identically(session_ckpt, tmp_path):
 
 
 def test_animate_writes_the_walk_as_webp_gif_or_png_frames(session_ckpt, sampler, tmp_path):
-    from ganart.recipe import upscale
+    from ganart.images import upscale
 
     walk = [np.asarray(upscale(f, 2)) for f in sampler.walk([1, 2, 3], 3, psi=0.5)]
     webp = tmp_path / "walk.webp"

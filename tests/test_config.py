@@ -1,10 +1,10 @@
 import pytest
 
-from ganart.config import GeneratorConfig
+from ganart.config import ModelConfig
 
 
 def test_default_config_is_valid_and_64px():
-    cfg = GeneratorConfig()
+    cfg = ModelConfig()
     assert cfg.resolution == 64
     assert cfg.num_ws == 10
     assert cfg.resolutions == [4, 8, 16, 32, 64]
@@ -29,7 +29,7 @@ def test_default_config_is_valid_and_64px():
 )
 def test_invalid_values_name_the_field(field, value):
     with pytest.raises(ValueError, match=field):
-        GeneratorConfig(**{field: value})
+        ModelConfig(**{field: value})
 
 
 @pytest.mark.parametrize(
@@ -43,38 +43,38 @@ def test_invalid_values_name_the_field(field, value):
 )
 def test_invalid_g_channels_name_the_level(value, message):
     with pytest.raises(ValueError, match=message):
-        GeneratorConfig(g_channels=value)
+        ModelConfig(g_channels=value)
 
 
 def test_g_channels_set_g_widths_level_by_level_and_survive_json():
     import json
 
-    cfg = GeneratorConfig(channel_max=256, d_channel_max=128, g_channels=(256, 256, 64, 32, 16))
+    cfg = ModelConfig(channel_max=256, d_channel_max=128, g_channels=(256, 256, 64, 32, 16))
     assert [cfg.channels(r) for r in cfg.resolutions] == [256, 256, 64, 32, 16]
     assert [cfg.d_channels(r) for r in cfg.resolutions] == [128, 128, 64, 32, 16]  # D keeps the formula
-    assert GeneratorConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg  # JSON lists come back as tuples
+    assert ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg  # JSON lists come back as tuples
 
 
 def test_absurd_model_size_is_refused_before_allocation():
     # ~billions of parameters: must fail fast from arithmetic alone
     with pytest.raises(ValueError, match="parameters"):
-        GeneratorConfig(resolution=512, channel_base=1 << 20, channel_max=4096, w_dim=4096)
+        ModelConfig(resolution=512, channel_base=1 << 20, channel_max=4096, w_dim=4096)
 
 
 def test_param_count_matches_real_model():
     from ganart.models import Generator
 
-    for cfg in [GeneratorConfig(), GeneratorConfig(resolution=32, channel_max=64, use_noise=False),
-                GeneratorConfig(resolution=16, g_channels=(48, 96, 24))]:
+    for cfg in [ModelConfig(), ModelConfig(resolution=32, channel_max=64, use_noise=False),
+                ModelConfig(resolution=16, g_channels=(48, 96, 24))]:
         real = sum(p.numel() for p in Generator(cfg).parameters())
         assert cfg.generator_params() == real
 
 
 def test_from_dict_round_trip_and_unknown_keys():
-    cfg = GeneratorConfig(resolution=32)
-    assert GeneratorConfig.from_dict(cfg.to_dict()) == cfg
+    cfg = ModelConfig(resolution=32)
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match="unknown model config keys: bogus"):
-        GeneratorConfig.from_dict({**cfg.to_dict(), "bogus": 1})
+        ModelConfig.from_dict({**cfg.to_dict(), "bogus": 1})
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from shapes import make_shapes
 
-from ganart.data import (
+from ganart.training.data import (
     DataError,
     ImageBatches,
     Preprocess,
@@ -113,7 +113,7 @@ def test_emoji_missing_font_names_the_package(tmp_path, monkeypatch):
 def test_emoji_dataset_from_the_debian_font():
     from pathlib import Path
 
-    from ganart.data import EMOJI_FONT, emoji_pngs
+    from ganart.training.data import EMOJI_FONT, emoji_pngs
 
     if not Path(EMOJI_FONT).is_file():
         pytest.skip("fonts-noto-color-emoji is not installed (.ci/run installs it)")
@@ -141,7 +141,7 @@ def test_image_batches_are_seeded(tmp_path):
 
 
 def test_export_writes_what_training_sees_and_refuses_to_overwrite(tmp_path):
-    from ganart.data import export_dataset
+    from ganart.training.data import export_dataset
 
     src = tmp_path / "src"
     (src / "sub").mkdir(parents=True)
@@ -168,7 +168,7 @@ def test_export_writes_what_training_sees_and_refuses_to_overwrite(tmp_path):
 
 
 def test_export_emoji_names_glyphs_and_carries_the_licence(tmp_path):
-    from ganart.data import EMOJI_FONT, export_dataset
+    from ganart.training.data import EMOJI_FONT, export_dataset
 
     if not Path(EMOJI_FONT).is_file():
         if os.environ.get("CI"):
@@ -229,7 +229,7 @@ def test_a_folder_decodes_into_one_array(tmp_path):
 def test_a_set_too_big_for_memory_is_refused_before_decoding(tmp_path):
     """A resolution no machine could hold (here 4096 px, 50 MB per image decoded) gets a clear
     error before the first image is decoded, not an out-of-memory kill after minutes of work."""
-    from ganart.data import available_memory
+    from ganart.training.data import available_memory
 
     free = available_memory()
     if free is None:
@@ -248,7 +248,7 @@ def test_a_set_too_big_for_memory_is_refused_before_decoding(tmp_path):
 
 
 def test_available_memory_honours_a_container_limit(tmp_path):
-    from ganart.data import available_memory
+    from ganart.training.data import available_memory
 
     # A fixed meminfo: the live one moves between two reads while anything else runs (this
     # test failed once with a training run beside it).

@@ -74,7 +74,7 @@ def test_inception_fid_orders_real_vs_noise(inception_ready, tmp_path):
 
     from shapes import make_shapes
 
-    from ganart.data import Preprocess, load_folder
+    from ganart.training.data import Preprocess, load_folder
 
     os.environ["GANART_CACHE"] = str(tmp_path / "cache")
     imgs = load_folder(make_shapes(tmp_path / "s", n=40, size=32), Preprocess(resolution=32))
@@ -168,7 +168,7 @@ def test_train_eval_every_logs_fid(inception_ready, tmp_path, monkeypatch):
 
 
 def test_train_eval_settings_are_checked():
-    from ganart.train import TrainConfig
+    from ganart.training import TrainConfig
 
     with pytest.raises(ValueError, match="eval_every"):
         TrainConfig(eval_every=float("nan"))

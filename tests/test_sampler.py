@@ -8,8 +8,9 @@ import pytest
 from PIL import Image
 
 from ganart import Recipe, Sampler
+from ganart.images import save_animation
+from ganart.limits import MAX_BATCH, MAX_FRAMES
 from ganart.recipe import save_png
-from ganart.sampler import MAX_BATCH, MAX_FRAMES, save_animation
 
 
 def pixels(im: Image.Image) -> np.ndarray:
@@ -236,7 +237,7 @@ def test_render_refuses_recipe_from_another_checkpoint(sampler):
 def test_render_batcher_merges_threads_and_isolates_errors(sampler):
     from concurrent.futures import ThreadPoolExecutor
 
-    from ganart.sampler import RenderBatcher
+    from ganart.batching import RenderBatcher
 
     batcher = RenderBatcher(sampler, max_batch=8, window_s=0.05)
     recipes = [sampler.recipe(s) for s in range(12)]
@@ -261,7 +262,7 @@ def test_render_batcher_merges_threads_and_isolates_errors(sampler):
 def test_render_batcher_close_stops_its_thread_and_late_callers_still_get_images(sampler):
     """A batcher's worker thread held its Sampler forever: close() ends it once the queued
     renders are served, and a request that races the close renders alone instead of hanging."""
-    from ganart.sampler import RenderBatcher
+    from ganart.batching import RenderBatcher
 
     batcher = RenderBatcher(sampler, max_batch=4)
     r = sampler.recipe(5)

@@ -19,17 +19,11 @@ from shapes import make_shapes
 
 from ganart.checkpoint import load_checkpoint
 from ganart.cli import main
-from ganart.train import (
-    LECAM_DECAY,
-    STATE_NAME,
-    TrainConfig,
-    Trainer,
-    lecam_anchors,
-    lecam_penalty,
-    lr_scale,
-    training_device,
-    use_bf16,
-)
+from ganart.training import TrainConfig, Trainer
+from ganart.training.config import lr_scale
+from ganart.training.hardware import training_device, use_bf16
+from ganart.training.loss import LECAM_DECAY, lecam_anchors, lecam_penalty
+from ganart.training.snapshot import STATE_NAME
 
 TINY = dict(resolution=16, z_dim=32, w_dim=32, mapping_layers=2, channel_base=256, channel_max=32,
             batch=4, grid=4, r1_interval=2, ada_interval=2, aug_p=0.5, ada_kimg=1.0, log_every=1)
@@ -66,8 +60,8 @@ def test_steps_change_weights_and_stay_finite(tmp_path, shapes):
     assert all(torch.isfinite(v) for v in stats.values())
     assert any(not torch.equal(before[k], v) for k, v in t.G.state_dict().items())
     assert any(not torch.equal(d_before[k], v) for k, v in t.D.state_dict().items())
-    assert t.p.nimg == 12 and t.p.step == 3
-    assert 0 <= t.p.aug_p <= 1 and t.p.aug_p != 0.5  # ADA moved the probability
+    assert t.progress.nimg == 12 and t.progress.step == 3
+    assert 0 <= t.progress.aug_p <= 1 and t.progress.aug_p != 0.5  # ADA moved the probability
 
 
 def test_fit_writes_checkpoint_snapshots_grid_and_metrics(tmp_path, shapes):
@@ -120,7 +114,7 @@ def test_g_channels_flag_reaches_the_generator_and_the_checkpoint(tmp_path, shap
     first.fit()
     again = trainer(tmp_path, shapes, "widths", max_steps=2, g_channels=" 32, 48, 16", resume="auto")
     again.fit()
-    assert again.p.step == 2 and again.G.cfg.g_channels == (32, 48, 16)
+    assert again.progress.step == 2 and again.G.cfg.g_channels == (32, 48, 16)
 
 
 def test_exact_resume(tmp_path, shapes):
@@ -131,8 +125,8 @@ def test_exact_resume(tmp_path, shapes):
     first.fit()
     second = trainer(tmp_path, shapes, "split", max_steps=6, resume="auto", use_noise=True)
     second.fit()
-    assert second.p.step == 6 and second.p.nimg == straight.p.nimg
-    assert second.p.aug_p == straight.p.aug_p
+    assert second.progress.step == 6 and second.progress.nimg == straight.progress.nimg
+    assert second.progress.aug_p == straight.progress.aug_p
     a, b = full_state(straight), full_state(second)
     assert a.keys() == b.keys()
     for k in a:
@@ -158,7 +152,7 @@ def test_lecam_changes_d_steps_and_resumes_exactly(tmp_path, shapes):
     plain.fit()
     straight = trainer(tmp_path, shapes, "straight", max_steps=4, lecam=0.5)
     straight.fit()
-    anchors = straight.lecam
+    anchors = straight.loss.lecam
     assert anchors[2] == 1 and torch.isfinite(anchors).all() and anchors[0] != 0
     # same seed, same data: only the regulariser differs, so D's weights do after 2 steps
     first = trainer(tmp_path, shapes, "split", max_steps=2, lecam=0.5)
@@ -193,7 +187,7 @@ def test_lr_decay_anneals_both_rates_and_resumes_exactly(tmp_path, shapes):
     plain.fit()
     straight = trainer(tmp_path, shapes, "straight", **kw)
     straight.fit()
-    assert straight.p.step == 4
+    assert straight.progress.step == 4
     assert straight.opt_G.param_groups[0]["lr"] == 0 and straight.opt_D.param_groups[0]["lr"] == 0
     assert plain.opt_G.param_groups[0]["lr"] == plain.cfg.lr_g
     assert any(not torch.equal(v, straight.G.state_dict()[k]) for k, v in plain.G.state_dict().items())
@@ -225,7 +219,7 @@ def test_resume_a_snapshot_from_another_device_type(tmp_path, shapes, capsys):
     save_file(tensors, str(snap / STATE_NAME), metadata=meta)
     second = trainer(tmp_path, shapes, "run", max_steps=4, resume=str(snap))
     second.fit()
-    assert second.p.step == 4
+    assert second.progress.step == 4
     assert "saved on another device type" in capsys.readouterr().err
 
 
@@ -291,7 +285,7 @@ def test_batch_0_is_the_devices_default_per_rank(tmp_path, shapes):
     assert t.cfg.batch == t.local_batch == 8  # the CPU's; the resolved value is what snapshots record
     t.load_data()
     t.train_step()
-    assert t.p.nimg == 8
+    assert t.progress.nimg == 8
 
 
 def test_bad_configs_and_data(tmp_path, shapes):
@@ -325,19 +319,19 @@ def test_non_finite_loss_rolls_back(tmp_path, shapes):
     t.load_data()
     t.train_step()
     t.remember_good()
-    good_anchors = t.lecam.clone()
+    good_anchors = t.loss.lecam.clone()
     good = {k: v.clone() for k, v in t.D.state_dict().items()}
     good_G = {k: v.clone() for k, v in t.G.state_dict().items()}
     with torch.no_grad():
         t.D.fromrgb.weight[0, 0] = float("inf")  # poison: the next losses are not finite
     stats = t.train_step()
     assert torch.isnan(stats["loss_D"])
-    assert t.p.nan_events == 1
+    assert t.progress.nan_events == 1
     for k, v in t.D.state_dict().items():
         assert torch.equal(v, good[k])  # rolled back to the last good state
     for k, v in t.G.state_dict().items():
         assert torch.equal(v, good_G[k])  # G stepped before D in this step: undone too
-    assert torch.equal(t.lecam, good_anchors)  # LeCam's running means saw the bad logits: undone
+    assert torch.equal(t.loss.lecam, good_anchors)  # LeCam's running means saw the bad logits: undone
     assert torch.isfinite(t.train_step()["loss_D"])  # and training goes on
     events = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert events[0]["event"] == "non_finite_loss" and events[0]["rolled_back"]
@@ -372,7 +366,7 @@ def test_init_from_run_reports_the_lineage_totals_and_keeps_them_on_resume(tmp_p
     assert own["init_from"] == {"source": str(tmp_path / "base"), "sha256": parent.sha256, "images_seen": 8,
                                 "steps": 2, "seconds": parent.meta.training["seconds"]}
     assert ft.images_seen == 8 + 12 and own["steps"] == 2 + 3
-    assert own["seconds"] == pytest.approx(parent.meta.training["seconds"] + second.p.train_seconds, abs=0.11)
+    assert own["seconds"] == pytest.approx(parent.meta.training["seconds"] + second.progress.train_seconds, abs=0.11)
     assert "--init-from" in own["command"]
     card = (tmp_path / "ft" / "README.md").read_text()
     assert "20 images seen" in card and f"Fine-tuned from `{tmp_path / 'base'}`" in card
@@ -381,7 +375,7 @@ def test_init_from_run_reports_the_lineage_totals_and_keeps_them_on_resume(tmp_p
     # failed before: the constructor loaded the parent before fit() found the snapshot)
     shutil.rmtree(tmp_path / "base")
     third = trainer(tmp_path, shapes, "ft", init_from=str(tmp_path / "base"), max_steps=4, resume="auto")
-    assert third.p.step == 0 and third.resume_from is not None
+    assert third.progress.step == 0 and third.resume_from is not None
     third.fit()
     ft = load_checkpoint(tmp_path / "ft").meta
     assert ft.training["init_from"]["sha256"] == parent.sha256 and ft.training["steps"] == 2 + 4
@@ -526,7 +520,7 @@ def test_kill_9_during_saves_leaves_a_good_checkpoint(tmp_path, shapes):
         if (out / "config.json").exists():  # absent only if killed before the very first save
             load_checkpoint(out)
     final = Trainer(TrainConfig(data=str(shapes), out=str(out), resume="auto", **{**TINY, "max_steps": 0}))
-    assert final.find_resume() is not None
+    assert final.resume_from is not None
 
 
 @pytest.mark.slow
@@ -606,15 +600,15 @@ def test_resume_from_a_damaged_snapshot_is_a_clear_error(tmp_path, shapes, capsy
 def test_ada_max_p_caps_the_probability_and_applies_on_resume(tmp_path, shapes, capsys):
     t = trainer(tmp_path, shapes, "cap", aug_p=0.0, ada_max_p=0.02)
     for step in range(20):  # every real scored "real": r_t = 1 > target, so p climbs to the cap
-        t.p.step = step
+        t.progress.step = step
         t._update_ada(torch.ones(4, 1))
-    assert t.p.aug_p == 0.02
+    assert t.progress.aug_p == 0.02
     # a run saved at p = 0.5, resumed with a lower cap, augments at the cap from its first step
     trainer(tmp_path, shapes, "run", max_steps=2, ada_target=0.0).fit()
     resumed = trainer(tmp_path, shapes, "run", max_steps=2, resume="auto", aug_p=0.0, ada_max_p=0.25)
     resumed.load_data()
-    resumed.load_state(resumed.find_resume())
-    assert resumed.p.aug_p == 0.25
+    resumed.load_state(resumed.resume_from)
+    assert resumed.progress.aug_p == 0.25
     assert "ADA p 0.5 in step00000002 capped to 0.25" in capsys.readouterr().err
     with pytest.raises(ValueError, match="ada_max_p"):
         TrainConfig(ada_max_p=1.5)

@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageColor
 
+from ..cache import cached_array
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"}
 EMOJI_FONT = "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf"
 EMOJI_PACKAGE = "fonts-noto-color-emoji"
@@ -50,13 +52,6 @@ class Preprocess:
 
     def key(self) -> str:
         return f"r{self.resolution}-{self.fit}-{self.background.lstrip('#')}"
-
-
-def cache_dir() -> Path:
-    root = os.environ.get("GANART_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "ganart"
-    )
-    return Path(root) / "datasets"
 
 
 def prepare_image(im: Image.Image, pre: Preprocess) -> np.ndarray:
@@ -141,26 +136,6 @@ def _decode(blobs: Sequence[tuple[str, bytes | Path]], pre: Preprocess) -> tuple
     return (arr if good == len(arr) else arr[:good].copy()), bad
 
 
-def _cached(key: str, build) -> np.ndarray:
-    return cached_array(cache_dir() / f"{key}.npy", build)
-
-
-def cached_array(path: Path, build) -> np.ndarray:
-    """The array stored at ``path``, or ``build()`` saved there atomically (never pickled)."""
-    if path.is_file():
-        try:
-            return np.load(path, allow_pickle=False)
-        except (ValueError, OSError):
-            path.unlink(missing_ok=True)  # a broken cache file is rebuilt, never trusted
-    arr = build()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        np.save(f, arr, allow_pickle=False)
-    os.replace(tmp, path)
-    return arr
-
-
 def _warn_skipped(names: list[str], where: object) -> None:
     if names:
         shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
@@ -200,7 +175,7 @@ def load_folder(folder: str | os.PathLike[str], pre: Preprocess = Preprocess()) 
         skipped.extend(bad)
         return arr
 
-    arr = _cached(f"folder-{h.hexdigest()[:24]}", build)
+    arr = cached_array(f"datasets/folder-{h.hexdigest()[:24]}", build)
     _warn_skipped(skipped, folder)
     if len(arr) == 0:
         raise DataError(f"{folder}: none of the {len(blobs)} image files could be read")
@@ -231,7 +206,7 @@ def emoji_pngs(font_path: Path) -> list[tuple[str, bytes]]:
 def load_emoji(pre: Preprocess = Preprocess()) -> np.ndarray:
     font = emoji_font_path()
     key = hashlib.sha256(font.read_bytes()).hexdigest()[:24]
-    arr = _cached(f"emoji-{key}-{pre.key()}", lambda: _decode(emoji_pngs(font), pre)[0])
+    arr = cached_array(f"datasets/emoji-{key}-{pre.key()}", lambda: _decode(emoji_pngs(font), pre)[0])
     return arr
 
 

@@ -1,0 +1,42 @@
+"""Every limit a request is checked against, in one place.
+
+The Sampler enforces the library's limits (any caller: the CLI, scripts, the app); the app adds
+stricter caps for a public server, named ``APP_*`` here. Widgets take their ranges from here too,
+so a slider can never offer a value the Sampler refuses.
+"""
+
+from __future__ import annotations
+
+MAX_SEED = 2**32 - 1  # seeds are unsigned 32-bit integers
+PSI_RANGE = (-1.0, 2.0)  # truncation psi
+EDIT_LIMIT = 20.0  # |edit amount| in standard deviations of w along a direction
+NUM_DIRECTIONS = 32  # directions computed per method (fewer when w_dim is smaller)
+METHODS = ("sefa", "pca")  # how directions are found: SeFa (style weights) or PCA of sampled w
+MAX_DIRECTION_NAMES = 64  # names per method in a checkpoint's meta
+MAX_DIRECTION_NAME = 60  # characters: a slider label
+MAX_RECIPE_FILE_BYTES = 10 * 1024 * 1024  # a PNG or JSON read for its recipe
+
+MAX_BATCH = 256  # images per Sampler.render_many call
+MAX_KEYFRAMES = 64
+MAX_FRAMES_PER_SEGMENT = 240
+MAX_FRAMES = 2000  # frames in one walk
+MAX_SEEDS = 10_000  # seeds per `ganart sample` run
+MAX_ANIMATION_PIXELS = 2**28  # frames x height x width of a GIF/WebP assembled in memory: 768 MB of RGB
+
+# the public app's stricter caps
+APP_SLIDER_RANGE = 5.0  # sliders move a direction by up to +-5 std
+APP_SLIDERS = 8
+APP_EXPLORE_MAX = 64  # seeds shown at once
+APP_WALK_FRAMES = 240
+APP_HISTORY = 24
+APP_QUEUE = 64  # requests waiting in Gradio's queue
+APP_RENDER_BATCH = 8  # default: concurrent /generate requests merged into one forward pass
+APP_MAX_RENDER_BATCH = 32  # at most this many share a pass (each is a waiting request: at most the queue)
+
+
+def check_render_batch(batch: object, name: str = "batch") -> int:
+    """The app's render batch (``ganart serve --batch``, ``build_demo(batch=)``), checked."""
+    if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= APP_MAX_RENDER_BATCH:
+        raise ValueError(f"{name} must be a whole number in [1, {APP_MAX_RENDER_BATCH}] (concurrent requests "
+                         f"merged into one forward pass), got {batch!r}")
+    return batch

@@ -1,0 +1,37 @@
+"""``ganart train``: one flag per TrainConfig field; the same command alone or under
+``torchrun --nproc_per_node=N -m ganart train``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict, fields
+
+from . import distributed as dist
+from .config import TrainConfig
+from .loop import Trainer
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig field, same name with dashes, same default."""
+    for f in fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default
+        if isinstance(default, bool):
+            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=default)
+        else:
+            parser.add_argument(flag, dest=f.name, type=type(default), default=default, help=f"default: {default!r}")
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    trainer = Trainer(cfg)
+    cfg = trainer.cfg  # resolved (batch 0 -> the device's default): what the run records
+    if cfg.dry_run:
+        print(json.dumps({"config": asdict(cfg), "model": asdict(cfg.model_config()), "gamma": cfg.gamma,
+                          "params": trainer.param_counts(), "device": str(trainer.device),
+                          "world_size": trainer.world, "amp_bf16": trainer.amp}, indent=2))
+        return 0
+    trainer.fit()
+    dist.finish(trainer.world)
+    return 0

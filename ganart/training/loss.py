@@ -1,0 +1,110 @@
+"""The GAN loss as an object (stylegan3's split): ``run_G`` and ``run_D`` are the two networks'
+forward passes, ``accumulate_G`` / ``accumulate_D`` compute one phase's loss and its gradients.
+
+G: the non-saturating logistic loss. D: the logistic loss, lazy R1 on augmented reals every
+``r1_interval`` steps, and optionally LeCam. The optimiser steps stay with the loop, which
+checks that a step is finite (and all ranks agree) before any weight moves.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+
+import torch
+import torch.nn.functional as F
+
+from ..models import Discriminator, Generator
+from .augment import augment
+from .config import TrainConfig
+from .distributed import all_reduce_mean
+
+LECAM_DECAY = 0.99  # the LeCam paper's running-mean decay, per D step
+W_AVG_DECAY = 0.995  # the mean w that truncation pulls toward, tracked as training goes
+
+
+def lecam_anchors(anchors: torch.Tensor, real_mean: torch.Tensor, fake_mean: torch.Tensor) -> torch.Tensor:
+    """Running means of D's logits: anchors [3] = (real, fake, started) -> the updated anchors.
+    The first update takes the batch means as they are (no bias toward a zero start)."""
+    now = torch.stack([real_mean, fake_mean]).detach().float()
+    decay = LECAM_DECAY * anchors[2]  # 0 before the first update
+    return torch.cat([now.lerp(anchors[:2], decay), anchors.new_ones(1)])
+
+
+def lecam_penalty(logits_real: torch.Tensor, logits_fake: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
+    """LeCam: reals' logits above the fakes' running mean, and fakes' below the reals', cost their
+    squared excess (Tseng et al. 2021, eq. 3)."""
+    return (F.relu(logits_real - anchors[1]).square().mean()
+            + F.relu(anchors[0] - logits_fake).square().mean())
+
+
+class GANLoss:
+    """G and D's losses for one rank. Every random draw comes from the three generators
+    given here (latents, augmentation, G's noise inputs), which snapshots save for exact resume."""
+
+    def __init__(self, G: Generator, D: Discriminator, cfg: TrainConfig, device: torch.device, amp: bool,
+                 world: int, gen_z: torch.Generator, gen_aug: torch.Generator, gen_noise: torch.Generator) -> None:
+        self.G, self.D, self.cfg = G, D, cfg
+        self.device, self.amp, self.world = device, amp, world
+        self.gen_z, self.gen_aug, self.gen_noise = gen_z, gen_aug, gen_noise
+        self.lecam = torch.zeros(3, device=device)  # LeCam's running logit means (lecam_anchors)
+
+    def autocast(self) -> AbstractContextManager:
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
+
+    def run_G(self, b: int, track_w_avg: bool) -> torch.Tensor:
+        """``b`` fresh images; with probability ``style_mixing`` the layers from a random cut on
+        take a second latent's w. ``track_w_avg``: move G's mean w toward this batch's."""
+        cfg = self.cfg
+        z = torch.randn(b, cfg.z_dim, generator=self.gen_z).to(self.device)
+        with self.autocast():
+            ws = self.G.mapping(z)
+            if cfg.style_mixing > 0:
+                r = torch.rand(2, generator=self.gen_z)
+                cut = int(r[1] * (self.G.num_ws - 1)) + 1
+                z2 = torch.randn(b, cfg.z_dim, generator=self.gen_z).to(self.device)
+                if r[0] < cfg.style_mixing:
+                    ws = ws.clone()
+                    ws[:, cut:] = self.G.mapping(z2)[:, cut:]
+            if track_w_avg:
+                with torch.no_grad():
+                    self.G.w_avg.copy_(ws[:, 0].float().mean(0).lerp(self.G.w_avg, W_AVG_DECAY))
+            return self.G.synthesis(ws, noise_mode="random", generator=self.gen_noise)
+
+    def run_D(self, img: torch.Tensor, aug_p: float) -> torch.Tensor:
+        img = augment(img, aug_p, self.cfg.policy, self.gen_aug)
+        with self.autocast():
+            return self.D(img).float()
+
+    def accumulate_G(self, b: int, aug_p: float) -> torch.Tensor:
+        """G's loss, -log D(G(z)), with its gradients in G (D's weights are left untouched)."""
+        self.D.requires_grad_(False)
+        try:
+            loss = F.softplus(-self.run_D(self.run_G(b, track_w_avg=True), aug_p)).mean()
+            loss.backward()
+        finally:
+            self.D.requires_grad_(True)
+        return loss.detach()
+
+    def accumulate_D(self, real: torch.Tensor, aug_p: float, do_r1: bool,
+                     track_w_avg: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """D's loss on ``real`` and as many fresh fakes, with its gradients in D.
+        -> (loss, the R1 penalty or 0, D's logits on the reals)."""
+        cfg = self.cfg
+        with torch.no_grad():
+            fake = self.run_G(real.shape[0], track_w_avg)
+        real_aug = augment(real, aug_p, cfg.policy, self.gen_aug).detach().requires_grad_(do_r1)
+        with self.autocast():
+            logits_real = self.D(real_aug).float()
+        logits_fake = self.run_D(fake, aug_p)
+        loss = F.softplus(logits_fake).mean() + F.softplus(-logits_real).mean()
+        r1 = torch.zeros((), device=self.device)
+        if do_r1:
+            (grad,) = torch.autograd.grad(logits_real.sum(), real_aug, create_graph=True)
+            r1 = grad.float().square().sum(dim=(1, 2, 3)).mean()
+            loss = loss + r1 * (cfg.gamma / 2 * cfg.r1_interval)
+        if cfg.lecam > 0:
+            means = all_reduce_mean(torch.stack([logits_real.mean(), logits_fake.mean()]).detach(), self.world)
+            self.lecam = lecam_anchors(self.lecam, means[0], means[1])
+            loss = loss + cfg.lecam * lecam_penalty(logits_real, logits_fake, self.lecam)
+        loss.backward()
+        return loss.detach(), r1.detach(), logits_real.detach()

@@ -1,0 +1,128 @@
+"""Snapshots: everything an exact resume needs, in ``OUT/snapshots/stepNNNNNNNN/``.
+
+A snapshot folder holds an inference checkpoint of the EMA generator (so the app can open
+it) plus ``state.safetensors``: G, D, G_ema, both optimisers, every RNG and the run's
+counters. A snapshot is written into a temp folder and renamed into place, so a crash
+leaves a complete snapshot or none; old ones are renamed out of the ``step*`` names
+before they are deleted, for the same reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from ..checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
+from ..models import Generator
+
+STATE_NAME = "state.safetensors"
+SNAPSHOTS = "snapshots"
+GRID_NAME = "grid.png"
+
+
+def optim_tensors(prefix: str, opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list]:
+    """An optimiser's state as flat tensors ``prefix/param_id/key``, and its param groups."""
+    sd = opt.state_dict()
+    tensors = {}
+    for pid, st in sd["state"].items():
+        for k, v in st.items():
+            tensors[f"{prefix}/{pid}/{k}"] = torch.as_tensor(v).detach().cpu().contiguous()
+    return tensors, sd["param_groups"]
+
+
+def optim_load(prefix: str, opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], groups: list) -> None:
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, v in tensors.items():
+        if key.startswith(prefix + "/"):
+            _, pid, k = key.split("/", 2)
+            state.setdefault(int(pid), {})[k] = v
+    opt.load_state_dict({"state": state, "param_groups": groups})
+
+
+def module_tensors(modules: dict[str, torch.nn.Module]) -> dict[str, torch.Tensor]:
+    return {f"{name}/{k}": v.detach().cpu().contiguous() for name, m in modules.items()
+            for k, v in m.state_dict().items()}
+
+
+def load_modules(modules: dict[str, torch.nn.Module], tensors: dict[str, torch.Tensor]) -> None:
+    for name, m in modules.items():
+        m.load_state_dict({k[len(name) + 1 :]: v for k, v in tensors.items() if k.startswith(name + "/")})
+
+
+def read_state(folder: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    with safe_open(folder / STATE_NAME, framework="pt", device="cpu") as f:
+        return {k: f.get_tensor(k) for k in f.keys()}, f.metadata() or {}
+
+
+def write_snapshot(out: Path, step: int, G_ema: Generator, meta: CheckpointMeta,
+                   tensors: dict[str, torch.Tensor], tensor_meta: dict[str, str], grid=None) -> Path:
+    """``out/snapshots/step{step}``, complete or absent, whatever kills the process."""
+    snaps = out / SNAPSHOTS
+    snaps.mkdir(parents=True, exist_ok=True)
+    final = snaps / f"step{step:08d}"
+    tmp = snaps / f".tmp-{final.name}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    save_checkpoint(G_ema, tmp, meta)
+    save_file(tensors, str(tmp / STATE_NAME), metadata=tensor_meta)
+    with open(tmp / STATE_NAME, "rb") as f:
+        os.fsync(f.fileno())
+    if grid is not None:
+        grid.save(tmp / GRID_NAME)
+    if final.exists():
+        remove_snapshot(final)
+    os.replace(tmp, final)
+    return final
+
+
+def remove_snapshot(folder: Path) -> None:
+    """Rename out of the step* namespace first (atomic), then delete: a kill mid-delete
+    leaves a .del-* folder, never a half-deleted snapshot that looks complete."""
+    doomed = folder.with_name(f".del-{folder.name}-{os.getpid()}")
+    os.replace(folder, doomed)
+    shutil.rmtree(doomed, ignore_errors=True)
+
+
+def snapshot_folders(out: Path) -> list[Path]:
+    """The run's snapshots, oldest first."""
+    snaps = out / SNAPSHOTS
+    return sorted(p for p in snaps.iterdir() if p.name.startswith("step")) if snaps.is_dir() else []
+
+
+def prune(out: Path, keep: int) -> None:
+    """Keep the newest ``keep`` snapshots; also clear what a process killed mid-delete left."""
+    for old in snapshot_folders(out)[:-keep]:
+        remove_snapshot(old)
+    for leftover in (out / SNAPSHOTS).glob(".del-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def find_resume(out: Path, spec: str) -> Path | None:
+    """The snapshot ``--resume`` names: a folder, or with "auto" the newest in ``out`` whose
+    state opens completely (a truncated newest one is skipped with a warning); None when empty."""
+    if not spec:
+        return None
+    if spec != "auto":
+        path = Path(spec)
+        if not (path / STATE_NAME).is_file():
+            raise ValueError(f"{path}: no {STATE_NAME} to resume from")
+        return path
+    for cand in reversed(snapshot_folders(out)):
+        try:
+            with safe_open(cand / STATE_NAME, framework="pt", device="cpu") as f:
+                f.metadata()
+            load_checkpoint(cand)
+            return cand
+        except Exception:
+            print(f"ganart train: skipping unreadable snapshot {cand}", file=sys.stderr)
+    return None
+
+
+def saved_config(meta: dict[str, str]) -> dict:
+    return json.loads(meta["config"])
