@@ -24,8 +24,13 @@ lint: $(VENV)/.installed
 test: lint
 	$(PY) -m pytest
 
+# the benchmarks a user runs to size this machine (a few minutes); quality.py and
+# fid_floor.py train or score for longer: run them by hand (docs/benchmarks.md)
 bench: $(VENV)/.installed
-	$(PY) benchmarks/sampler.py
+	$(PY) benchmarks/sampler.py --checkpoint checkpoints/emoji64
+	$(PY) benchmarks/train_speed.py --amp off,bf16
+	$(PY) benchmarks/diversity.py checkpoints/emoji64
+	$(PY) benchmarks/load.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-output

@@ -3,37 +3,48 @@ if the trend held: the arithmetic behind the README's "How far FID ≤ 60 is on 
 
     python experiments/fid_trend.py [CHECKPOINT] [--from-kimg 740] [--target 60] [--img-per-s 21]
 
-The points are the card's "Earlier cuts" list (FID, kimg) plus the checkpoint's own FID₂₀₀₀ and
-images seen (config.json). Two least-squares fits over the points from --from-kimg on: FID linear
-in log10(images), and a power law (log FID linear in log10(images)). Both mix the lineage's
-changes of recipe with its images, so the answer is a scale, not a forecast.
+The points are the earlier cuts in the checkpoint's lineage.json (kimg, FID; cuts with no kimg
+recorded are left out) plus the checkpoint's own FID₂₀₀₀ and images seen (config.json). Two
+least-squares fits over the points from --from-kimg on: FID linear in log10(images), and a power
+law (log FID linear in log10(images)). Both mix the lineage's changes of recipe with its images,
+so the answer is a scale, not a forecast.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import re
+import sys
 from pathlib import Path
 
 import numpy as np
 
-# "86.1 / 0.040 (twenty-second, 3,472 kimg" in the card's list of earlier cuts
-EARLIER = re.compile(r"(\d+\.\d) / 0\.\d+\s+\(([a-z-]+), ([\d,]+) kimg")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from ganart.card import LINEAGE_NAME, read_lineage  # noqa: E402
+from ganart.checkpoint import CONFIG_NAME, read_config  # noqa: E402
 
 
-def earlier_cuts(card: str) -> str:
-    """The card's "Earlier cuts: ..." text, up to the card's next bullet."""
-    listed = card[card.index("Earlier cuts:"):]
-    return listed[: listed.index("\n- ")]
+def lineage(ckpt: Path) -> dict:
+    found = read_lineage(ckpt)
+    if found is None:
+        raise SystemExit(f"{ckpt}: no {LINEAGE_NAME} to read the earlier cuts from")
+    return found
+
+
+def earlier_cuts(ckpt: Path) -> list[dict]:
+    """The lineage's cuts before the checkpoint's own that record their images (kimg), oldest first."""
+    found = lineage(ckpt)
+    cuts = [c for c in found["cuts"] if c["cut"] != found.get("cut") and c.get("kimg") is not None]
+    return sorted(cuts, key=lambda c: c["kimg"])
 
 
 def lineage_points(ckpt: Path) -> list[tuple[float, float]]:
-    """(kimg, FID) for each earlier cut the card lists, oldest first, then the checkpoint's own."""
-    listed = earlier_cuts((ckpt / "README.md").read_text())
-    points = sorted((float(k.replace(",", "")), float(f)) for f, _, k in EARLIER.findall(listed))
-    meta = json.loads((ckpt / "config.json").read_text())["meta"]
-    return points + [(meta["images_seen"] / 1000, meta["metrics"]["fid2000_psi1"]["fid"])]
+    """(kimg, FID) for each earlier cut, oldest first, then the checkpoint's own from config.json,
+    under the metrics key the lineage's FIDs were measured as."""
+    points = [(float(c["kimg"]), float(c["fid"])) for c in earlier_cuts(ckpt)]
+    meta = read_config(ckpt / CONFIG_NAME)[1]
+    key = lineage(ckpt).get("metric", {}).get("key", "fid2000_psi1")
+    return points + [(meta.images_seen / 1000, meta.metrics[key]["fid"])]
 
 
 def fits(points: list[tuple[float, float]]) -> dict[str, tuple[float, float]]:

@@ -186,16 +186,21 @@ def save_checkpoint(
     return directory
 
 
+def read_json(path: Path, max_bytes: int) -> Any:
+    """A checkpoint's JSON file, read only when it is at most ``max_bytes``; CheckpointError naming it."""
+    if path.stat().st_size > max_bytes:
+        raise CheckpointError(f"{path}: {path.name} is larger than {max_bytes} bytes")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path}: not valid JSON ({e})") from None
+
+
 def read_config(path: Path) -> tuple[ModelConfig, CheckpointMeta]:
     """Parse and validate ``config.json``; every failure is a CheckpointError naming the file."""
     if not path.is_file():
         raise CheckpointError(f"{path}: missing {CONFIG_NAME}")
-    if path.stat().st_size > MAX_CONFIG_BYTES:
-        raise CheckpointError(f"{path}: {CONFIG_NAME} is larger than {MAX_CONFIG_BYTES} bytes")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{path}: not valid JSON ({e})") from None
+    data = read_json(path, MAX_CONFIG_BYTES)
     if not isinstance(data, dict):
         raise CheckpointError(f"{path}: must hold a JSON object")
     unknown = sorted(set(data) - TOP_LEVEL_KEYS)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .latent import check_finite, check_seed, layer_slice, parse_keyframes, parse_layers
-from .limits import APP_RENDER_BATCH, MAX_ANIMATION_PIXELS, MAX_SEEDS, METHODS
+from .limits import APP_RENDER_BATCH, DEFAULT_METHOD, MAX_ANIMATION_PIXELS, MAX_SEEDS, METHODS
 
 if TYPE_CHECKING:
     from .recipe import Recipe
@@ -208,7 +208,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     if not 2 <= args.n <= 50_000:
         raise ValueError(f"--n must be in [2, 50000], got {args.n}")
-    if not 0 <= args.nearest <= 16:  # checked before any work: -1 wrote a sheet (and the metrics)
+    if not 0 <= args.nearest <= 16:  # checked before any work, so a bad K writes nothing
         raise ValueError(f"--nearest must be in [0, 16] (training images beside each sample), got {args.nearest}")
     sampler = Sampler.load(args.checkpoint, device=args.device)
     real = load_dataset(args.data, Preprocess(resolution=sampler.resolution))
@@ -299,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--psi", type=float, default=0.7, help="truncation psi in [-1, 2]")
     s.add_argument("--edit", action="append", metavar="INDEX=AMOUNT", help="direction edit, repeatable")
     s.add_argument("--layers", help="layer range START-STOP the edits apply to")
-    s.add_argument("--method", choices=METHODS, default=METHODS[0])
+    s.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD)
     s.add_argument("--grid", action="store_true", help="also write grid.png")
     s.add_argument("--mix-seed", type=int, help="style mixing: this seed's styles on --mix-layers")
     s.add_argument("--mix-layers", help="coarse (default), middle, fine or START-STOP: the layers --mix-seed gives")
@@ -318,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--no-loop", action="store_true", help="stop at the last keyframe (default: back to the first)")
     m.add_argument("--edit", action="append", metavar="INDEX=AMOUNT", help="direction edit on every frame")
     m.add_argument("--layers", help="layer range START-STOP the edits apply to")
-    m.add_argument("--method", choices=METHODS, default=METHODS[0])
+    m.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD)
     m.add_argument("--scale", type=int, default=4, help="crisp (nearest) upscale factor")
     m.add_argument("--out", default="walk.gif", help=".gif, .webp, or a folder for numbered PNG frames")
     m.add_argument("--device", default="auto")
@@ -326,7 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("directions", help="a sheet showing what each latent direction does")
     d.add_argument("--checkpoint", required=True)
-    d.add_argument("--method", default=METHODS[0], help=" or ".join(METHODS))
+    d.add_argument("--method", default=DEFAULT_METHOD, help=" or ".join(METHODS))
     d.add_argument("--count", type=int, default=8, help="directions (rows)")
     d.add_argument("--seeds", default="0-2", help="seeds per row (at most 8)")
     d.add_argument("--amounts", default="-3,-1.5,0,1.5,3", help="edit amounts per seed, in stds of w (write --amounts=-3,0,3)")

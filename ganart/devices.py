@@ -23,8 +23,8 @@ def _mps_available() -> bool:
 
 
 def device_problem(dev: torch.device) -> str | None:
-    """Why `dev` cannot be used on this machine, or None. (It crashed deep inside torch
-    before: "Torch not compiled with CUDA enabled" with a traceback.)"""
+    """Why `dev` cannot be used on this machine, or None: asked first, so that a missing GPU is
+    one clear error rather than torch's "Torch not compiled with CUDA enabled" traceback."""
     if dev.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:

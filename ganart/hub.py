@@ -7,8 +7,8 @@ import re
 import shutil
 from pathlib import Path
 
-from .checkpoint import CONFIG_NAME, DISCRIMINATOR_NAME, MAX_CONFIG_BYTES, WEIGHTS_NAME, CheckpointError
 from .card import CARD_NAME, card_text
+from .checkpoint import CONFIG_NAME, DISCRIMINATOR_NAME, MAX_CONFIG_BYTES, WEIGHTS_NAME, CheckpointError
 from .config import MAX_PARAMS
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
@@ -72,6 +72,7 @@ def push(folder: str | os.PathLike[str], repo_id: str, private: bool = False, dr
     Returns the file names; with dry_run nothing is sent and no token is needed."""
     import tempfile
 
+    from .card import LINEAGE_NAME
     from .checkpoint import load_checkpoint, load_discriminator
 
     folder = Path(folder)
@@ -80,7 +81,7 @@ def push(folder: str | os.PathLike[str], repo_id: str, private: bool = False, dr
     if not re.match(r"^[\w.-]+/[\w.-]+$", repo_id):
         raise CheckpointError(f"--repo must look like USER/NAME, got {repo_id!r}")
     files = [CONFIG_NAME, WEIGHTS_NAME, CARD_NAME] + [
-        name for name in (DISCRIMINATOR_NAME, "grid.png") if (folder / name).is_file()]
+        name for name in (DISCRIMINATOR_NAME, "grid.png", "nearest.png", LINEAGE_NAME) if (folder / name).is_file()]
     if dry_run:
         return files
     from huggingface_hub import HfApi, get_token

@@ -12,6 +12,7 @@ PSI_RANGE = (-1.0, 2.0)  # truncation psi
 EDIT_LIMIT = 20.0  # |edit amount| in standard deviations of w along a direction
 NUM_DIRECTIONS = 32  # directions computed per method (fewer when w_dim is smaller)
 METHODS = ("sefa", "pca")  # how directions are found: SeFa (style weights) or PCA of sampled w
+DEFAULT_METHOD = METHODS[0]
 MAX_DIRECTION_NAMES = 64  # names per method in a checkpoint's meta
 MAX_DIRECTION_NAME = 60  # characters: a slider label
 MAX_RECIPE_FILE_BYTES = 10 * 1024 * 1024  # a PNG or JSON read for its recipe

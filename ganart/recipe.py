@@ -11,7 +11,7 @@ from typing import Any
 from PIL import Image, PngImagePlugin
 
 from .latent import check_finite, check_int, check_seed
-from .limits import EDIT_LIMIT, MAX_RECIPE_FILE_BYTES, METHODS, NUM_DIRECTIONS, PSI_RANGE
+from .limits import DEFAULT_METHOD, EDIT_LIMIT, MAX_RECIPE_FILE_BYTES, METHODS, NUM_DIRECTIONS, PSI_RANGE
 
 PNG_KEY = "ganart-recipe"
 RECIPE_VERSION = 1
@@ -59,7 +59,7 @@ class Recipe:
     psi: float = 0.7
     edits: dict[int, float] = field(default_factory=dict)
     layers: tuple[int, int] | None = None  # layer range the edits apply to; None = all
-    method: str = "sefa"  # which directions the edit indices refer to
+    method: str = DEFAULT_METHOD  # which directions the edit indices refer to
     mix_seed: int | None = None  # style mixing: ws of mix_seed on mix_layers
     mix_layers: tuple[int, int] | None = None
     checkpoint: str = ""  # name or Hub id, informational

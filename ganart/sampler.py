@@ -31,7 +31,15 @@ from .latent import (
     sefa_directions,
     slerp,
 )
-from .limits import MAX_BATCH, MAX_FRAMES, MAX_FRAMES_PER_SEGMENT, MAX_KEYFRAMES, METHODS, NUM_DIRECTIONS
+from .limits import (
+    DEFAULT_METHOD,
+    MAX_BATCH,
+    MAX_FRAMES,
+    MAX_FRAMES_PER_SEGMENT,
+    MAX_KEYFRAMES,
+    METHODS,
+    NUM_DIRECTIONS,
+)
 from .models import truncate
 from .recipe import PNG_KEY, Recipe
 
@@ -106,7 +114,7 @@ class Sampler:
         pca, pca_std = pca_directions(w, k)
         return {"sefa": (sefa, project_std(w, sefa)), "pca": (pca, pca_std)}
 
-    def directions(self, method: str = "sefa") -> tuple[torch.Tensor, torch.Tensor]:
+    def directions(self, method: str = DEFAULT_METHOD) -> tuple[torch.Tensor, torch.Tensor]:
         if method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
         return self._directions[method]
@@ -115,7 +123,7 @@ class Sampler:
     def num_directions(self) -> int:
         return self._directions["sefa"][0].shape[0]
 
-    def direction_label(self, index: int, method: str = "sefa") -> str:
+    def direction_label(self, index: int, method: str = DEFAULT_METHOD) -> str:
         """A slider's label: 'Direction 3', or 'Direction 3: size' where the checkpoint names it."""
         self.directions(method)  # checks the method
         names = self.checkpoint.meta.directions.get(method, [])
@@ -129,7 +137,7 @@ class Sampler:
         psi: float = 0.7,
         edits: dict[int, float] | None = None,
         layers: tuple[int, int] | None = None,
-        method: str = "sefa",
+        method: str = DEFAULT_METHOD,
         mix_seed: int | None = None,
         mix_layers: tuple[int, int] | None = None,
     ) -> Recipe:
@@ -212,7 +220,7 @@ class Sampler:
         psi: float = 0.7,
         edits: dict[int, float] | None = None,
         layers: tuple[int, int] | None = None,
-        method: str = "sefa",
+        method: str = DEFAULT_METHOD,
     ) -> Image.Image:
         return self.render(self.recipe(seed, psi, edits, layers, method))
 
@@ -222,7 +230,7 @@ class Sampler:
         psi: float = 0.7,
         edits: dict[int, float] | None = None,
         layers: tuple[int, int] | None = None,
-        method: str = "sefa",
+        method: str = DEFAULT_METHOD,
     ) -> list[Image.Image]:
         seeds = list(seeds)
         if not 1 <= len(seeds) <= MAX_BATCH:
@@ -244,7 +252,7 @@ class Sampler:
         count: int = 8,
         amounts: Sequence[float] = (-3.0, -1.5, 0.0, 1.5, 3.0),
         psi: float = 0.7,
-        method: str = "sefa",
+        method: str = DEFAULT_METHOD,
     ) -> Image.Image:
         """One row per direction 0..count-1: for each seed, the image edited by each amount
         (in stds of w along the direction), so what each slider does can be seen at a glance."""
@@ -282,7 +290,7 @@ class Sampler:
         space: str = "z",
         edits: dict[int, float] | None = None,
         layers: tuple[int, int] | None = None,
-        method: str = "sefa",
+        method: str = DEFAULT_METHOD,
     ) -> Iterator[Image.Image]:
         """Yield the frames of a walk through keyframe seeds, one at a time.
 

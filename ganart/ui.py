@@ -35,6 +35,7 @@ from .limits import (
     APP_SLIDER_RANGE,
     APP_SLIDERS,
     APP_WALK_FRAMES,
+    DEFAULT_METHOD,
     MAX_RECIPE_FILE_BYTES,
     MAX_SEED,
     METHODS,
@@ -50,8 +51,8 @@ img { image-rendering: pixelated; }
 #create-image img, #frame img, #child img { width: 100% !important; height: 100% !important; object-fit: contain; }
 #history .grid-container { grid-template-columns: repeat(auto-fill, 88px) !important; }
 """
-# (Gradio spreads a gallery's first few images over its whole width: the 120 px history strip
-# showed each of them half cut off; fixed 88 px thumbnails fit it whole)
+# (Gradio spreads a gallery's first few images over its whole width, cutting each in half in
+# the 120 px history strip; fixed 88 px thumbnails fit it whole)
 # the page's link follows the controls, so a copied link reproduces the image: the model (when
 # not the default: DEFAULT_MODEL is filled in by build_demo), and the layer range whenever there
 # are edits (without edits it changes nothing)
@@ -149,7 +150,7 @@ def _seed(value: Any) -> int:
 
 def _whole(value: Any, what: str) -> int:
     """A slider's or Number's whole number (widgets give floats; the API may send anything,
-    and NaN, None or "abc" died in int() with a bare "Error" in the browser)."""
+    and NaN, None or "abc" must be a message, not a bare "Error" from int() in the browser)."""
     try:
         f = float(value)
     except (TypeError, ValueError):
@@ -292,7 +293,7 @@ class App:
             lo = rng.randrange(0, s.num_ws - 1)
             hi = rng.randrange(lo + 1, s.num_ws + 1)
             mutation = {rng.randrange(s.num_directions): round(rng.uniform(-1.5, 1.5), 2)}
-            r = _call(s.recipe, a, psi, mutation, None, "sefa", mix_seed=b, mix_layers=(lo, hi))
+            r = _call(s.recipe, a, psi, mutation, None, DEFAULT_METHOD, mix_seed=b, mix_layers=(lo, hi))
             img = _call(s.render, r)
             items.append((upscale(img, 2), r.to_json()))
         return items
@@ -324,7 +325,7 @@ class App:
                 lo, hi = parse_layers(q["layers"])
             except ValueError:
                 raise gr.Error(f"Bad layers in the link: {q['layers']!r} (use from-to, e.g. 2-5)") from None
-        method = q.get("method", "sefa")
+        method = q.get("method", DEFAULT_METHOD)
         layers = None if (lo, hi) == (0, s.num_ws) else (lo, hi)
         r = _call(s.recipe, seed, psi, _edits(amounts), layers, method)  # validates everything
         return [source, source, _header(s), r.seed, r.psi, r.method,
@@ -396,13 +397,13 @@ def build_demo(default_source: str, batch: int = APP_RENDER_BATCH,
                             next_btn = gr.Button("▶", min_width=40)
                             dice = gr.Button("🎲", min_width=40, elem_id="dice")
                         psi = gr.Slider(*PSI_RANGE, value=0.7, step=0.05, label="Truncation ψ")
-                        method = gr.Radio(list(METHODS), value=METHODS[0], label="Directions")
+                        method = gr.Radio(list(METHODS), value=DEFAULT_METHOD, label="Directions")
                         with gr.Row():
                             layer_lo = gr.Slider(0, s.num_ws - 1, value=0, step=1, label="Edit layers from",
                                                  elem_id="layer-lo")
                             layer_hi = gr.Slider(1, s.num_ws, value=s.num_ws, step=1, label="to", elem_id="layer-hi")
                         sliders = [gr.Slider(-APP_SLIDER_RANGE, APP_SLIDER_RANGE, value=0, step=0.1,
-                                             label=s.direction_label(i, "sefa"), elem_id=f"dir{i}")
+                                             label=s.direction_label(i, DEFAULT_METHOD), elem_id=f"dir{i}")
                                    for i in range(APP_SLIDERS)]
                         with gr.Row():
                             reset = gr.Button("Reset sliders")

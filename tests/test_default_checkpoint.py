@@ -45,20 +45,47 @@ def test_default_checkpoint_card_reports_measured_quality():
     assert (DEFAULT / "grid.png").is_file() and (DEFAULT / "nearest.png").is_file()
 
 
-def test_fid_trend_reads_every_earlier_cut_off_the_card():
-    """experiments/fid_trend.py fits the card's list of earlier cuts: a card edit that broke the
-    list's pattern would quietly drop points from the README's extrapolation."""
+def test_default_checkpoint_card_is_generated_current_and_short():
+    """The card is the Hub's first page for this model: generated from config.json and lineage.json,
+    so regenerating it changes nothing (`write_card`, or any `ganart eval` of the checkpoint, does),
+    at most 8 KB, and with metadata that huggingface_hub itself reads."""
+    from huggingface_hub import ModelCard
+
+    from ganart.card import GENERATED, card_text
+
+    raw = (DEFAULT / "README.md").read_bytes()
+    assert len(raw) <= 8192, f"the card is {len(raw):,} bytes; its history belongs in lineage.json"
+    text = raw.decode("utf-8")
+    assert GENERATED in text  # else card_text would hand back the file itself and the next line prove nothing
+    assert text == card_text(DEFAULT), "stale card: regenerate it with ganart.card.write_card"
+    data = ModelCard(text).data.to_dict()
+    assert data["pipeline_tag"] == "unconditional-image-generation" and data["library_name"] == "ganart"
+    assert data["license"] == "apache-2.0" and "datasets" not in data
+
+
+def test_fid_trend_reads_every_earlier_cut_off_the_lineage():
+    """experiments/fid_trend.py fits the lineage.json's earlier cuts: a point it dropped would quietly
+    move the README's extrapolation. The lineage's own entry for this cut must match config.json."""
     sys.path.insert(0, str(ROOT / "experiments"))
-    from fid_trend import earlier_cuts, fits, kimg_for, lineage_points
+    from fid_trend import fits, kimg_for, lineage_points
+
+    from ganart.card import read_lineage
+
+    lineage = read_lineage(DEFAULT)
+    assert [c["cut"] for c in lineage["cuts"]] == list(range(1, lineage["cut"] + 1))
+    meta = load_checkpoint(DEFAULT).meta
+    fid = meta.metrics[lineage["metric"]["key"]]["fid"]
+    own = lineage["cuts"][-1]
+    assert round(own["kimg"] * 1000) == meta.images_seen and own["fid"] == round(fid, 1)
+    listed = [(c["kimg"], c["fid"]) for c in lineage["cuts"][:-1] if c["kimg"] is not None]
 
     points = lineage_points(DEFAULT)
-    listed = earlier_cuts((DEFAULT / "README.md").read_text())
-    assert len(points) == listed.count(" kimg") + 1 >= 20  # every listed cut, then this one
-    meta = load_checkpoint(DEFAULT).meta
+    assert len(listed) >= 20 and sorted(points[:-1]) == sorted(listed)  # every listed cut, then this one
     assert points[-1] == (meta.images_seen / 1000, meta.metrics["fid2000_psi1"]["fid"])
     late = [p for p in points if p[0] >= 740]
     slope, icpt = fits(late)["log-linear"]
     assert slope < 0 and kimg_for(60, "log-linear", slope, icpt) > points[-1][0]  # 60 lies ahead
+    assert all(cmd.startswith("ganart train ") for leg in lineage["legs"] for cmd in leg["commands"])
 
 
 def test_default_checkpoint_carries_a_discriminator_for_fine_tuning():
@@ -69,7 +96,7 @@ def test_default_checkpoint_carries_a_discriminator_for_fine_tuning():
     import torch
 
     from ganart.checkpoint import load_discriminator
-    from ganart.data import Preprocess, load_dataset, to_model_range
+    from ganart.training.data import Preprocess, load_dataset, to_model_range
 
     D = load_discriminator(DEFAULT)
     assert D is not None

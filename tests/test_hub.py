@@ -50,6 +50,60 @@ def test_push_dry_run_and_missing_token(session_ckpt, tmp_path, monkeypatch):
         push(session_ckpt, "not a repo", dry_run=True)
 
 
+def test_generated_card_metadata_is_what_the_hub_reads(session_ckpt):
+    """The Hub files a model by its card's YAML, read with huggingface_hub: the pipeline, library
+    and licence must parse there, and a data name that is no Hub dataset id must stay out of
+    `datasets:` (the Hub would link it as one). The sections come in the order a visitor needs."""
+    from huggingface_hub import ModelCard
+
+    from ganart.card import model_card
+
+    text = model_card(session_ckpt)
+    data = ModelCard(text).data.to_dict()
+    assert data["pipeline_tag"] == "unconditional-image-generation" and data["library_name"] == "ganart"
+    assert data["license"] == "apache-2.0" and "datasets" not in data
+    heads = ["## Use", "## Data and licence", "## Training", "## Metrics", "## What the sliders do", "## Limitations"]
+    assert [text.index(h) for h in heads] == sorted(text.index(h) for h in heads)
+    assert "No quality measured yet" in text and "lineage.json" not in text  # a fresh plain run has neither
+
+
+def test_lineage_json_is_pushed_and_read_into_the_card(session_ckpt, tmp_path):
+    """A checkpoint's lineage.json travels with it to the Hub, and the card reads the real-image
+    floor and the legs from it as data; one the card cannot read is an error naming the file."""
+    import json
+
+    from ganart.card import LINEAGE_NAME, model_card
+    from ganart.hub import push
+
+    ck = tmp_path / "ck"
+    shutil.copytree(session_ckpt, ck)
+    cfg = json.loads((ck / "config.json").read_text())
+    cfg["meta"]["metrics"]["fid50_psi1"] = {"fid": 87.654, "kid": 0.0123, "kid_std": 0.0004, "n_fake": 50,
+                                            "n_real": 60, "psi": 1.0, "precision": 0.25, "recall": 0.125}
+    (ck / "config.json").write_text(json.dumps(cfg))
+    floor = {"command": "python benchmarks/fid_floor.py --n 50",
+             "rows": [{"label": "50 vs the other 10", "n_fake": 50, "n_real": 10, "fid": 9.87},
+                      {"label": "50 of the set vs all 60", "n_fake": 50, "n_real": 60, "fid": 3.21,
+                       "precision": 1.0, "recall": 0.9}]}
+    legs = [{"leg": 1, "device": "cpu", "ancestor": True}, {"leg": 2, "device": "cuda (X1)", "ancestor": True},
+            {"leg": 3, "device": "cpu", "ancestor": False}]
+    (ck / LINEAGE_NAME).write_text(json.dumps({"format": "ganart-lineage", "version": 1, "cut": 2,
+                                               "floor": {"fid50_psi1": floor}, "legs": legs,
+                                               "cuts": [{"cut": 1, "leg": 1, "kimg": 1, "fid": 99.0}]}))
+    assert push(ck, "me/tiny", dry_run=True) == ["config.json", "model.safetensors", "README.md", LINEAGE_NAME]
+    card = model_card(ck)
+    assert "| 50 of the set vs all 60 | 3.21 | 1.000 / 0.900 |" in card and "| 50 vs the other 10 | 9.87 |" in card
+    # the limitation compares like with like: the floor row against the same 60 real images
+    assert "FID 87.7 (`fid50_psi1`) where real images score 3.21 (50 of the set vs all 60): 84.4 above" in card
+    assert "Precision 0.250: about 25 % of samples" in card
+    assert "2 training legs (1 on cpu, 1 on cuda (X1)), plus 1 sibling run" in card
+    assert f"[{LINEAGE_NAME}]({LINEAGE_NAME})" in card
+
+    (ck / LINEAGE_NAME).write_text(json.dumps({"format": "ganart-lineage", "version": 1, "legs": [{"leg": "1"}]}))
+    with pytest.raises(CheckpointError, match=r"lineage\.json: 'legs' must be a list"):
+        model_card(ck)
+
+
 def test_model_card_is_written_refreshed_and_hand_written_words_are_kept(session_ckpt, tmp_path):
     import json
 

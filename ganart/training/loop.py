@@ -20,26 +20,21 @@ from typing import Any
 
 import torch
 
-from .. import __version__
 from ..card import write_card
 from ..checkpoint import (
-    DISCRIMINATOR_NAME,
     CheckpointMeta,
-    load_checkpoint,
-    load_discriminator,
     save_checkpoint,
     save_discriminator,
 )
-from ..config import ModelConfig
 from ..files import atomic_copy
 from ..images import make_grid, to_images
 from ..latent import seeds_to_z
-from ..models import Discriminator, Generator, grown_state
+from ..models import Discriminator, Generator
 from ..progress import progress as progress_bar
 from . import distributed as dist
-from . import snapshot
-from .config import TrainConfig, flags_for, lr_scale
-from .data import EMOJI_LICENSE, ImageBatches, Preprocess, load_dataset
+from . import lineage, snapshot
+from .config import TrainConfig, lr_scale
+from .data import ImageBatches, Preprocess, load_dataset
 from .hardware import default_batch, emulated_bf16_warning, training_device, use_bf16
 from .loss import GANLoss
 
@@ -58,12 +53,6 @@ class Progress:
     nan_events: int = 0
     train_seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def _total(training: dict[str, Any], key: str) -> float:
-    """A count from a checkpoint's free-form ``meta.training``; one that is not a number is 0."""
-    v = training.get(key)
-    return v if isinstance(v, (int, float)) and not isinstance(v, bool) else 0
 
 
 def _count(module: torch.nn.Module) -> int:
@@ -103,7 +92,7 @@ class Trainer:
         # may be gone or replaced by a newer model by the time a fine-tune is resumed).
         self.resume_from = snapshot.find_resume(self.out, cfg.resume)
         if cfg.init_from and self.resume_from is None:
-            self._init_from(cfg.init_from, mcfg)
+            self._init_from(cfg.init_from)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         dist.broadcast_modules([self.G, self.D, self.G_ema], self.world)
         hp = self._optim_hparams()
@@ -122,32 +111,13 @@ class Trainer:
         self._good: dict[str, Any] | None = None
 
     # --- setup --------------------------------------------------------------------------
-    def _init_from(self, source: str, mcfg: ModelConfig) -> None:
-        """G (and D, if saved) from a checkpoint: of this shape, or a narrower one grown into it."""
-        src = load_checkpoint(source)
-        problem = src.config.growth_problem(mcfg)
-        if problem:
-            raise ValueError(f"{source}: cannot fine-tune into this model shape: {problem}")
-        self.G.load_state_dict(grown_state(src.generator.state_dict(), self.G))
-        D = load_discriminator(source)
-        if D is not None:
-            self.D.load_state_dict(grown_state(D.state_dict(), self.D))
-        # The parent's totals, kept in the progress so snapshots carry them: a resumed run
-        # reports them even if the source folder has since been overwritten (see meta()).
-        self.progress.extra["init_from"] = {
-            "source": str(source), "sha256": src.sha256, "images_seen": src.meta.images_seen,
-            "steps": int(_total(src.meta.training, "steps")), "seconds": float(_total(src.meta.training, "seconds"))}
-        if self.rank != 0:
-            return
-        msg = f"ganart train: G from {source}; " + (
-            f"D from its {DISCRIMINATOR_NAME}" if D is not None
-            else f"no {DISCRIMINATOR_NAME} there, so D starts from scratch (--d-warmup-kimg helps)")
-        now = self.param_counts()
-        grown = [f"{k} {_count(m):,} -> {now[k]:,}" for k, m in (("G", src.generator), ("D", D))
-                 if m is not None and _count(m) != now[k]]
-        if grown:
-            msg += "; grown to this shape, same outputs (parameters " + ", ".join(grown) + ")"
-        print(msg, file=sys.stderr)
+    def _init_from(self, source: str) -> None:
+        parent, message = lineage.init_from(source, self.G, self.D)
+        # kept in the progress so snapshots carry the parent's totals: a resumed run reports them
+        # even if the source folder has since been overwritten
+        self.progress.extra["init_from"] = parent
+        if self.rank == 0:
+            print(message, file=sys.stderr)
 
     def _optim_hparams(self, nimg: int = 0) -> dict[str, dict[str, Any]]:
         """Adam's lr and betas per optimiser after `nimg` images, from the config (D's corrected
@@ -274,27 +244,15 @@ class Trainer:
     def _modules(self) -> dict[str, torch.nn.Module]:
         return {"G": self.G, "D": self.D, "G_ema": self.G_ema}
 
+    def _rngs(self) -> dict[str, torch.Generator]:
+        rngs = {"gen_z": self.loss.gen_z, "gen_aug": self.loss.gen_aug, "gen_noise": self.loss.gen_noise}
+        return rngs | ({"data": self.data.generator} if self.data is not None else {})
+
     def state_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
         self.progress.ada_sum += float(self._ada_acc)  # integer-valued: flushing early changes nothing
         self._ada_acc = torch.zeros((), device=self.device)
-        tensors = snapshot.module_tensors(self._modules())
-        tg, groups_g = snapshot.optim_tensors("opt_G", self.opt_G)
-        td, groups_d = snapshot.optim_tensors("opt_D", self.opt_D)
-        tensors.update(tg)
-        tensors.update(td)
-        for name in ("gen_z", "gen_aug", "gen_noise"):
-            tensors[f"rng/{name}"] = getattr(self.loss, name).get_state().cpu()
-        if self.data is not None:
-            tensors["rng/data"] = self.data.generator.get_state()
-        tensors["lecam/anchors"] = self.loss.lecam.detach().cpu()
-        meta = {
-            "ganart_version": __version__,
-            "progress": json.dumps(asdict(self.progress)),
-            "groups": json.dumps({"opt_G": groups_g, "opt_D": groups_d}),
-            "config": json.dumps(asdict(self.cfg)),
-            "world": str(self.world),
-        }
-        return tensors, meta
+        return snapshot.capture(self._modules(), {"opt_G": self.opt_G, "opt_D": self.opt_D}, self._rngs(),
+                                self.loss.lecam, asdict(self.progress), asdict(self.cfg), self.world)
 
     def load_state(self, folder: Path) -> None:
         """Restore a snapshot. Anything wrong with it (truncated file, missing entries, another
@@ -309,13 +267,9 @@ class Trainer:
         tensors, meta = snapshot.read_state(folder)
         if int(meta.get("world", 1)) != self.world:
             raise ValueError(f"saved with {meta.get('world')} ranks, resuming with {self.world}")
-        saved = json.loads(meta["config"])
-        # shape flags must match the weights; mbstd_group changes no parameter, so it may differ
-        shape = {k: v for k, v in asdict(self.cfg).items() if k in ModelConfig.__dataclass_fields__}
-        diff = [f"{k}={saved[k]!r} (this run: {v!r})" for k, v in shape.items()
-                if k != "mbstd_group" and k in saved and saved[k] != v]
-        if diff:
-            raise ValueError(f"saved with another model shape: {', '.join(diff)}; resume with the snapshot's shape flags")
+        problem = snapshot.shape_problem(json.loads(meta["config"]), asdict(self.cfg))
+        if problem:
+            raise ValueError(problem)
         snapshot.load_modules(self._modules(), tensors)
         groups = json.loads(meta["groups"])
         progress = Progress(**json.loads(meta["progress"]))
@@ -327,23 +281,14 @@ class Trainer:
             if saved_lr != hp["lr"] and self.rank == 0:
                 print(f"ganart train: {name} lr {saved_lr:g} in {folder.name} -> {hp['lr']:g} (this run's flags)",
                       file=sys.stderr)
-        for name in ("gen_z", "gen_aug"):
-            getattr(self.loss, name).set_state(tensors[f"rng/{name}"])
-        noise_state = tensors["rng/gen_noise"]
-        if noise_state.numel() == self.loss.gen_noise.get_state().numel():
-            self.loss.gen_noise.set_state(noise_state)
-        else:
-            # The noise generator lives on the training device, and a CPU generator's state
-            # (5 KB) does not fit a CUDA one (16 B): a snapshot moved between devices
-            # resumes with that one stream reseeded; every other stream stays exact.
-            print(f"ganart train: {folder} was saved on another device type; the noise RNG "
+        for name in ("gen_z", "gen_aug", "gen_noise"):
+            if f"rng/{name}" not in tensors:
+                raise ValueError(f"missing rng/{name}")
+        for name in snapshot.restore_rngs(self._rngs(), tensors):  # the noise RNG lives on the device
+            print(f"ganart train: {folder} was saved on another device type; the {name} RNG "
                   f"restarts from its seed ({self.device.type})", file=sys.stderr)
-        if self.data is not None and "rng/data" in tensors:
-            self.data.generator.set_state(tensors["rng/data"])
-        if "lecam/anchors" in tensors:  # snapshots from before LeCam existed have none: it starts afresh
-            anchors = tensors["lecam/anchors"]
-            if anchors.shape != (3,) or not torch.isfinite(anchors).all():
-                raise ValueError(f"lecam/anchors must be 3 finite numbers, got {anchors.tolist()}")
+        anchors = snapshot.lecam_anchors(tensors)
+        if anchors is not None:
             self.loss.lecam = anchors.float().to(self.device)
         self.progress = progress
         if progress.aug_p > self.cfg.ada_max_p:  # a lower cap given on resume applies at once
@@ -370,27 +315,9 @@ class Trainer:
         return final
 
     def meta(self) -> CheckpointMeta:
-        """The run's metadata. After --init-from, images, steps and seconds count the whole
-        lineage (the parent's totals plus this run's) and ``training["init_from"]`` holds the
-        parent's, so this run's own share is the difference; the command is this run's."""
-        cfg, p = self.cfg, self.progress
-        parent = p.extra.get("init_from")
-        before = parent or {"images_seen": 0, "steps": 0, "seconds": 0.0}
-        device = str(self.device) + ("" if self.device.type == "cpu" else f" ({torch.cuda.get_device_name(self.device)})")
-        return CheckpointMeta(
-            name=self.out.name,
-            dataset=cfg.data,
-            images_seen=before["images_seen"] + p.nimg,
-            license=EMOJI_LICENSE if cfg.data == "emoji" else "",
-            training={
-                "command": "ganart train " + " ".join(flags_for(cfg)),
-                "steps": before["steps"] + p.step,
-                "seconds": round(before["seconds"] + p.train_seconds, 1),
-                "device": device,
-                "world_size": self.world,
-                "aug_p": round(p.aug_p, 4),
-            } | ({"init_from": parent} if parent else {}),
-        )
+        return lineage.run_meta(self.cfg, self.out.name, self.progress.nimg, self.progress.step,
+                                self.progress.train_seconds, self.progress.aug_p, self.progress.extra.get("init_from"),
+                                self.device, self.world)
 
     @torch.inference_mode()
     def sample_grid(self) -> Any:

@@ -14,12 +14,15 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from .. import __version__
 from ..checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
+from ..config import ModelConfig
 from ..models import Generator
 
 STATE_NAME = "state.safetensors"
@@ -46,9 +49,35 @@ def optim_load(prefix: str, opt: torch.optim.Optimizer, tensors: dict[str, torch
     opt.load_state_dict({"state": state, "param_groups": groups})
 
 
-def module_tensors(modules: dict[str, torch.nn.Module]) -> dict[str, torch.Tensor]:
-    return {f"{name}/{k}": v.detach().cpu().contiguous() for name, m in modules.items()
-            for k, v in m.state_dict().items()}
+def capture(modules: dict[str, torch.nn.Module], optimizers: dict[str, torch.optim.Optimizer],
+            rngs: dict[str, torch.Generator], lecam: torch.Tensor, progress: dict[str, Any],
+            config: dict[str, Any], world: int) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """A run's whole state as safetensors tensors and their string metadata."""
+    tensors = {f"{name}/{k}": v.detach().cpu().contiguous() for name, m in modules.items()
+               for k, v in m.state_dict().items()}
+    groups = {}
+    for name, opt in optimizers.items():
+        t, groups[name] = optim_tensors(name, opt)
+        tensors.update(t)
+    for name, g in rngs.items():
+        tensors[f"rng/{name}"] = g.get_state().cpu()
+    tensors["lecam/anchors"] = lecam.detach().cpu()
+    meta = {"ganart_version": __version__, "progress": json.dumps(progress), "groups": json.dumps(groups),
+            "config": json.dumps(config), "world": str(world)}
+    return tensors, meta
+
+
+def read_state(folder: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    with safe_open(folder / STATE_NAME, framework="pt", device="cpu") as f:
+        return {k: f.get_tensor(k) for k in f.keys()}, f.metadata() or {}
+
+
+def shape_problem(saved: dict[str, Any], config: dict[str, Any]) -> str | None:
+    """How a snapshot's model-shape flags differ from this run's, or None (mbstd_group changes
+    no parameter, so it may differ)."""
+    diff = [f"{k}={saved[k]!r} (this run: {v!r})" for k, v in config.items()
+            if k in ModelConfig.__dataclass_fields__ and k != "mbstd_group" and k in saved and saved[k] != v]
+    return f"saved with another model shape: {', '.join(diff)}; resume with the snapshot's shape flags" if diff else None
 
 
 def load_modules(modules: dict[str, torch.nn.Module], tensors: dict[str, torch.Tensor]) -> None:
@@ -56,9 +85,28 @@ def load_modules(modules: dict[str, torch.nn.Module], tensors: dict[str, torch.T
         m.load_state_dict({k[len(name) + 1 :]: v for k, v in tensors.items() if k.startswith(name + "/")})
 
 
-def read_state(folder: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    with safe_open(folder / STATE_NAME, framework="pt", device="cpu") as f:
-        return {k: f.get_tensor(k) for k in f.keys()}, f.metadata() or {}
+def restore_rngs(rngs: dict[str, torch.Generator], tensors: dict[str, torch.Tensor]) -> list[str]:
+    """Set each generator saved in ``tensors``; returns the names whose saved state does not fit
+    (a CPU generator's state, 5 KB, does not fit a CUDA one, 16 B): those keep their seed, so a
+    snapshot moved between device types resumes with that stream reseeded and the rest exact."""
+    reseeded = []
+    for name, g in rngs.items():
+        saved = tensors.get(f"rng/{name}")
+        if saved is None:
+            continue
+        if saved.numel() == g.get_state().numel():
+            g.set_state(saved)
+        else:
+            reseeded.append(name)
+    return reseeded
+
+
+def lecam_anchors(tensors: dict[str, torch.Tensor]) -> torch.Tensor | None:
+    """LeCam's saved running means; None in snapshots from before LeCam existed (it starts afresh)."""
+    anchors = tensors.get("lecam/anchors")
+    if anchors is not None and (anchors.shape != (3,) or not torch.isfinite(anchors).all()):
+        raise ValueError(f"lecam/anchors must be 3 finite numbers, got {anchors.tolist()}")
+    return anchors
 
 
 def write_snapshot(out: Path, step: int, G_ema: Generator, meta: CheckpointMeta,
@@ -123,6 +171,3 @@ def find_resume(out: Path, spec: str) -> Path | None:
             print(f"ganart train: skipping unreadable snapshot {cand}", file=sys.stderr)
     return None
 
-
-def saved_config(meta: dict[str, str]) -> dict:
-    return json.loads(meta["config"])

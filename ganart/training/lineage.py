@@ -1,0 +1,71 @@
+"""Where a run's weights came from, and what it records about itself in its checkpoint.
+
+After ``--init-from``, a run's images, steps and seconds count the whole lineage (the parent's
+totals plus its own) and ``training["init_from"]`` holds the parent's, so the run's own share
+is the difference; the command recorded is the run's own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ..checkpoint import DISCRIMINATOR_NAME, CheckpointMeta, load_checkpoint, load_discriminator
+from ..models import Discriminator, Generator, grown_state
+from .config import TrainConfig, flags_for
+from .data import EMOJI_LICENSE
+
+
+def _total(training: dict[str, Any], key: str) -> float:
+    """A count from a checkpoint's free-form ``meta.training``; one that is not a number is 0."""
+    v = training.get(key)
+    return v if isinstance(v, (int, float)) and not isinstance(v, bool) else 0
+
+
+def _count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def init_from(source: str, G: Generator, D: Discriminator) -> tuple[dict[str, Any], str]:
+    """Load G (and D, if the checkpoint saved one) from ``source``: of this shape, or a narrower
+    one grown into it with the same outputs. -> (the parent's record, a line for the user)."""
+    src = load_checkpoint(source)
+    problem = src.config.growth_problem(G.cfg)
+    if problem:
+        raise ValueError(f"{source}: cannot fine-tune into this model shape: {problem}")
+    G.load_state_dict(grown_state(src.generator.state_dict(), G))
+    saved_D = load_discriminator(source)
+    if saved_D is not None:
+        D.load_state_dict(grown_state(saved_D.state_dict(), D))
+    parent = {"source": str(source), "sha256": src.sha256, "images_seen": src.meta.images_seen,
+              "steps": int(_total(src.meta.training, "steps")), "seconds": float(_total(src.meta.training, "seconds"))}
+    message = f"ganart train: G from {source}; " + (
+        f"D from its {DISCRIMINATOR_NAME}" if saved_D is not None
+        else f"no {DISCRIMINATOR_NAME} there, so D starts from scratch (--d-warmup-kimg helps)")
+    grown = [f"{name} {_count(old):,} -> {_count(new):,}" for name, old, new in (("G", src.generator, G), ("D", saved_D, D))
+             if old is not None and _count(old) != _count(new)]
+    if grown:
+        message += "; grown to this shape, same outputs (parameters " + ", ".join(grown) + ")"
+    return parent, message
+
+
+def run_meta(cfg: TrainConfig, name: str, nimg: int, steps: int, seconds: float, aug_p: float,
+             parent: dict[str, Any] | None, device: torch.device, world: int) -> CheckpointMeta:
+    """The checkpoint metadata of a run that has shown ``nimg`` images in ``steps`` steps."""
+    before = parent or {"images_seen": 0, "steps": 0, "seconds": 0.0}
+    where = str(device) + ("" if device.type == "cpu" else f" ({torch.cuda.get_device_name(device)})")
+    return CheckpointMeta(
+        name=name,
+        dataset=cfg.data,
+        images_seen=before["images_seen"] + nimg,
+        license=EMOJI_LICENSE if cfg.data == "emoji" else "",
+        training={
+            "command": "ganart train " + " ".join(flags_for(cfg)),
+            "steps": before["steps"] + steps,
+            "seconds": round(before["seconds"] + seconds, 1),
+            "device": where,
+            "world_size": world,
+            "aug_p": round(aug_p, 4),
+        } | ({"init_from": parent} if parent else {}),
+    )
