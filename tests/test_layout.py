@@ -109,3 +109,19 @@ def test_progress_prints_whole_lines_off_a_terminal(monkeypatch):
     assert lines[0].startswith("1,004/100 img (") and "G=0.700" in lines[0]
     monkeypatch.setenv("GANART_NO_PROGRESS", "1")
     assert progress(100, 0, file=out) is None
+
+
+def test_version_comes_from_pyproject_when_ganart_is_not_installed(monkeypatch):
+    """A Space runs the checkout without installing it: the version is pyproject.toml's, the
+    one place it is written."""
+    import tomllib
+    from importlib import metadata
+
+    import ganart
+
+    def not_installed(name: str) -> str:
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(metadata, "version", not_installed)
+    pyproject = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())
+    assert ganart._version() == pyproject["project"]["version"]
