@@ -114,8 +114,9 @@ def test_progress_prints_whole_lines_off_a_terminal(monkeypatch):
 def test_version_comes_from_pyproject_when_ganart_is_not_installed(monkeypatch):
     """A Space runs the checkout without installing it: the version is pyproject.toml's, the
     one place it is written."""
-    import tomllib
     from importlib import metadata
+
+    import tomllib
 
     import ganart
 
