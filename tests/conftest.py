@@ -23,6 +23,8 @@ from ganart.checkpoint import CheckpointMeta, save_checkpoint  # noqa: E402
 from ganart.config import ModelConfig  # noqa: E402
 from ganart.models import Generator  # noqa: E402
 
+pytest_plugins = ["ci_skips"]  # under CI=true a skip is a failure
+
 TINY = dict(resolution=16, z_dim=32, w_dim=32, mapping_layers=2, channel_base=256, channel_max=32)
 OUTPUT_DIR = Path(__file__).resolve().parent.parent / "test-output"
 
