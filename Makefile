@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench golden mutation clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/train_speed.py --amp off,bf16
 	$(PY) benchmarks/diversity.py checkpoints/emoji64
 	$(PY) benchmarks/load.py
+
+# the stored pixels and latents that tests/test_golden.py pins: rewrite them only on purpose
+# (it prints what changed first)
+golden: $(VENV)/.installed
+	$(PY) tests/golden.py --write
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-output

@@ -167,3 +167,72 @@ def test_average_refuses_mismatched_shapes_single_sources_and_overwriting_a_sour
     with pytest.raises(CheckpointError, match="one of the sources"):
         average_checkpoints([tmp_path / "a", tmp_path / "b"], tmp_path / "b")
     assert not (tmp_path / "out").exists()
+
+
+def _resave(folder, change):
+    """The folder's tensors with ``change(state)`` applied, written back as they are."""
+    from safetensors.torch import load_file
+
+    state = load_file(str(folder / WEIGHTS_NAME))
+    change(state)
+    save_file({k: v.contiguous() for k, v in state.items()}, str(folder / WEIGHTS_NAME))
+
+
+def test_each_weights_guard_on_its_own(tiny_ckpt):
+    """Each check of the weights file, alone: an integer tensor, an extra tensor, a missing one."""
+    _resave(tiny_ckpt, lambda s: s.update(w_avg=torch.zeros(32, dtype=torch.int32)))
+    with pytest.raises(CheckpointError, match="tensor w_avg has dtype torch.int32, expected float"):
+        load_checkpoint(tiny_ckpt)
+    _resave(tiny_ckpt, lambda s: s.update(w_avg=torch.zeros(32), extra=torch.zeros(1)))
+    with pytest.raises(CheckpointError, match="tensors do not match the config; unexpected: extra$"):
+        load_checkpoint(tiny_ckpt)
+    _resave(tiny_ckpt, lambda s: (s.pop("extra"), s.pop("w_avg")))
+    with pytest.raises(CheckpointError, match="tensors do not match the config; missing: w_avg$"):
+        load_checkpoint(tiny_ckpt)
+
+
+def test_config_over_a_megabyte_is_refused_before_parsing(tiny_ckpt):
+    cfg_path = tiny_ckpt / CONFIG_NAME
+    good = json.loads(cfg_path.read_text())
+    good["meta"]["name"] = "x" * (1 << 20)  # valid JSON, a valid model: only its size is wrong
+    cfg_path.write_text(json.dumps(good))
+    with pytest.raises(CheckpointError, match=f"config.json is larger than {1 << 20} bytes"):
+        load_checkpoint(tiny_ckpt)
+
+
+def test_a_save_that_fails_midway_leaves_the_old_checkpoint_whole(tmp_path, monkeypatch):
+    """Weights first, config last, each through a temp file: a failure while writing either
+    leaves the previous checkpoint loadable with its own config (injected, not timed)."""
+    import ganart.checkpoint as checkpoint
+    import ganart.files as files
+
+    folder = save_checkpoint(tiny_generator(seed=1), tmp_path / "ck", CheckpointMeta(name="old"))
+    old = {p.name: p.read_bytes() for p in folder.iterdir()}
+    new = tiny_generator(seed=2)
+
+    def weights_fail(state, path):
+        raise OSError("disk full while writing weights")
+
+    monkeypatch.setattr(checkpoint, "_write_weights", weights_fail)
+    with pytest.raises(OSError, match="weights"):
+        save_checkpoint(new, folder, CheckpointMeta(name="new"))
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == old  # config.json not touched first
+    monkeypatch.undo()
+
+    real_atomic = files.atomic_write
+
+    def torn(path, write):  # the config write dies half-way through its temp file
+        def half(tmp):
+            write(tmp)
+            tmp.write_bytes(tmp.read_bytes()[:20])
+            raise OSError("killed while writing config.json")
+
+        real_atomic(path, half)
+
+    monkeypatch.setattr(files, "atomic_write", torn)
+    with pytest.raises(OSError, match="config.json"):
+        save_checkpoint(new, folder, CheckpointMeta(name="new"))
+    monkeypatch.undo()
+    assert (folder / CONFIG_NAME).read_bytes() == old[CONFIG_NAME]  # never a torn config
+    assert sorted(p.name for p in folder.iterdir()) == sorted(old)  # no temp files left behind
+    assert load_checkpoint(folder).meta.name == "old"

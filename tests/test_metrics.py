@@ -221,3 +221,15 @@ def test_ab_benchmark_trains_arms_side_by_side_and_scores_each(inception_ready, 
         r = subprocess.run([sys.executable, str(script), "--out", str(tmp_path / "ab2"), "--common", common, *args],
                            capture_output=True, text=True, timeout=60)
         assert r.returncode != 0 and message in r.stderr and not (tmp_path / "ab2").exists(), (args, r.stderr)
+
+
+def test_inception_features_and_metrics_of_fixed_images_are_the_stored_ones(inception_ready):
+    """Published figures must not shift silently: the features of two fixed image sets (made
+    by tests/golden.py) and FID/KID between them, against the values stored there."""
+    from golden import compute_inception, stored
+
+    want, got = stored()["inception"], compute_inception()
+    for key in ("features_a0", "features_b0", "norms"):
+        assert np.allclose(got[key], want[key], rtol=0, atol=1e-4), key
+    assert got["fid"] == pytest.approx(want["fid"], rel=1e-4)
+    assert got["kid"] == pytest.approx(want["kid"], rel=1e-4)

@@ -5,6 +5,7 @@ import threading
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from ganart import Recipe, Sampler
@@ -280,3 +281,57 @@ def test_seed_images_spans_batches_and_matches_single_renders(sampler):
     assert imgs.shape[0] == MAX_BATCH + 2 and imgs.dtype == np.uint8 and imgs.shape[-1] == 3
     last = np.asarray(sampler.generate(MAX_BATCH + 1, psi=1.0).convert("RGB"))
     assert np.array_equal(imgs[-1], last)
+
+
+def test_a_batch_of_mixes_gives_each_recipe_its_own_mix_seed(sampler):
+    """Batched mixes with different mix seeds, image by image against single renders (every
+    mix once took the first mix seed of its batch)."""
+    recipes = [sampler.recipe(s, mix_seed=m, mix_layers=(0, 3)) for s, m in ((1, 10), (2, 20), (3, 30))]
+    recipes.insert(1, sampler.recipe(4))  # a plain recipe between mixes
+    batch = sampler.render_many(recipes)
+    singles = [pixels(sampler.render(r)) for r in recipes]
+    for i, (im, single) in enumerate(zip(batch, singles)):
+        assert np.array_equal(pixels(im), single), i
+    assert not np.array_equal(singles[2], pixels(sampler.render(sampler.recipe(2, mix_seed=10, mix_layers=(0, 3)))))
+
+
+def test_every_image_of_a_batch_over_one_chunk_is_its_own(sampler):
+    """synthesize() renders in chunks of 32: all 70 images of a batch, in order."""
+    seeds = list(range(100, 170))
+    batch = sampler.generate_batch(seeds, psi=0.9)
+    for seed, im in zip(seeds, batch):
+        assert np.array_equal(pixels(im), pixels(sampler.generate(seed, psi=0.9))), seed
+
+
+def test_pca_and_sefa_edits_are_different_directions(sampler):
+    base = pixels(sampler.generate(3))
+    sefa, pca = (pixels(sampler.generate(3, edits={0: 3.0}, method=m)) for m in ("sefa", "pca"))
+    assert not np.array_equal(sefa, base) and not np.array_equal(pca, base) and not np.array_equal(sefa, pca)
+    dirs = {m: sampler.directions(m)[0] for m in ("sefa", "pca")}
+    assert not torch.allclose(dirs["sefa"], dirs["pca"])
+
+
+def test_render_batcher_isolates_a_recipe_that_fails_its_whole_batch(sampler):
+    """A recipe from another checkpoint fails render_many for the batch it lands in; the
+    batcher then renders each alone: only that caller gets the error."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ganart.batching import RenderBatcher
+
+    batcher = RenderBatcher(sampler, max_batch=8, window_s=0.2)
+    good = [sampler.recipe(s) for s in range(5)]
+    alien = Recipe(seed=1, sha256="0" * 64, checkpoint="other")
+
+    def call(r):
+        try:
+            return batcher.render(r)
+        except ValueError as e:
+            return e
+
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(call, good + [alien]))
+    batcher.close()
+    assert max(batcher.batches) == 6  # all six shared one batch, the alien one included
+    assert isinstance(results[-1], ValueError) and "recipe was made with checkpoint other" in str(results[-1])
+    for r, im in zip(good, results[:-1]):
+        assert isinstance(im, Image.Image) and np.array_equal(pixels(im), pixels(sampler.render(r)))

@@ -667,3 +667,38 @@ def test_device_leg_measures_plans_trains_and_exports(tmp_path, shapes):
     r = subprocess.run([*cmd, "--dry-run", "--", *flags, "--batch", "8", "--kimg", "3"], capture_output=True,
                        text=True, timeout=120)
     assert r.returncode != 0 and "--batch, --kimg are set by this script" in r.stderr
+
+
+def test_resume_mid_ada_interval_keeps_every_counter(tmp_path, shapes):
+    """A snapshot taken between two ADA updates holds the sign sum not yet read back: without
+    it, the resumed run's next r_t (and so p) is computed from half the evidence."""
+    from dataclasses import asdict
+
+    kw = dict(ada_interval=2, ada_target=0.6)
+    straight = trainer(tmp_path, shapes, "straight", max_steps=4, **kw)
+    straight.fit()
+    trainer(tmp_path, shapes, "split", max_steps=3, **kw).fit()  # saved after step 3 of an interval of 2
+    second = trainer(tmp_path, shapes, "split", max_steps=4, resume="auto", **kw)
+    second.fit()
+
+    def counters(t: Trainer) -> dict:
+        return {k: v for k, v in asdict(t.progress).items() if k != "train_seconds"}
+
+    assert "rt" in straight.progress.extra
+    assert counters(second) == counters(straight)
+
+
+def test_keep_prunes_to_the_newest_snapshots(tmp_path, shapes):
+    t = trainer(tmp_path, shapes, max_steps=5, snapshot_kimg=0.004, keep=2)  # a snapshot every step
+    t.fit()
+    assert sorted(p.name for p in (tmp_path / "run" / "snapshots").iterdir()) == ["step00000004", "step00000005"]
+
+
+def test_resume_auto_takes_the_newest_readable_snapshot(tmp_path, shapes, capsys):
+    trainer(tmp_path, shapes, max_steps=3, snapshot_kimg=0.004, keep=5).fit()
+    snaps = tmp_path / "run" / "snapshots"
+    assert trainer(tmp_path, shapes, resume="auto").resume_from == snaps / "step00000003"
+    state = snaps / "step00000003" / STATE_NAME
+    state.write_bytes(state.read_bytes()[:100])  # truncated, as by a full disk
+    assert trainer(tmp_path, shapes, resume="auto").resume_from == snaps / "step00000002"
+    assert f"skipping unreadable snapshot {snaps / 'step00000003'}" in capsys.readouterr().err
