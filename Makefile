@@ -37,5 +37,9 @@ bench: $(VENV)/.installed
 golden: $(VENV)/.installed
 	$(PY) tests/golden.py --write
 
+# small deliberate bugs, one at a time, each against the tests that should catch it (minutes)
+mutation: $(VENV)/.installed
+	$(PY) tests/mutation.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache test-output

@@ -396,8 +396,8 @@ def build_demo(default_source: str, batch: int = APP_RENDER_BATCH,
                                              elem_id="seed")
                             next_btn = gr.Button("▶", min_width=40)
                             dice = gr.Button("🎲", min_width=40, elem_id="dice")
-                        psi = gr.Slider(*PSI_RANGE, value=0.7, step=0.05, label="Truncation ψ")
-                        method = gr.Radio(list(METHODS), value=DEFAULT_METHOD, label="Directions")
+                        psi = gr.Slider(*PSI_RANGE, value=0.7, step=0.05, label="Truncation ψ", elem_id="psi")
+                        method = gr.Radio(list(METHODS), value=DEFAULT_METHOD, label="Directions", elem_id="method")
                         with gr.Row():
                             layer_lo = gr.Slider(0, s.num_ws - 1, value=0, step=1, label="Edit layers from",
                                                  elem_id="layer-lo")

@@ -365,3 +365,41 @@ def test_build_demo_checks_its_render_batch_against_the_apps_cap(session_ckpt):
     for batch in (0, APP_MAX_RENDER_BATCH + 1, 100, 2.5, True):
         with pytest.raises(ValueError, match=rf"batch must be a whole number in \[1, {APP_MAX_RENDER_BATCH}\]"):
             build_demo(str(session_ckpt), batch=batch)
+
+
+def test_the_app_merges_concurrent_generates_by_default(session_ckpt, monkeypatch):
+    """build_demo's defaults batch concurrent /generate calls: its RenderBatcher (the real one,
+    recorded as it is made) served a batch of more than one request."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from conftest import free_port
+
+    from ganart import ui
+    from ganart.batching import RenderBatcher
+
+    made: list[RenderBatcher] = []
+
+    class Recorded(RenderBatcher):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(ui, "RenderBatcher", Recorded)
+    demo = ui.build_demo(str(session_ckpt), delete_cache=None)
+    port = free_port()
+    ui.launch(demo, port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        clients = [Client(f"http://127.0.0.1:{port}/", verbose=False) for _ in range(8)]
+        ck = str(session_ckpt)
+
+        def call(i):
+            return clients[i].predict(ck, 100 + i, 0.7, "sefa", 0, 6, *ZERO, api_name="/generate")
+
+        for _ in range(3):  # a few rounds: one is enough when the requests overlap
+            with ThreadPoolExecutor(8) as pool:
+                list(pool.map(call, range(8)))
+            if made and max(made[0].batches) > 1:
+                break
+        assert len(made) == 1 and max(made[0].batches) > 1, made and made[0].batches
+    finally:
+        demo.close()

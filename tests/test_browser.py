@@ -6,6 +6,7 @@ Screenshots go to test-output/.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -81,6 +82,45 @@ def test_drag_slider_changes_image(page, url, output_dir):
     drag_slider(page, "dir0", 0.95)
     wait_image_change(page, "create-image", first)
     page.wait_for_function("location.search.includes('edits=0')", timeout=10_000)  # the link carries it
+
+
+RECORD_CREATE = """() => {
+  window.ganartCreate = [];
+  const box = document.querySelector("#create-image");
+  const note = () => box.querySelectorAll("img").forEach((img) => {
+    const seen = window.ganartCreate;
+    if (img.src && seen[seen.length - 1] !== img.src) seen.push(img.src);
+  });
+  new MutationObserver(note).observe(box, {subtree: true, childList: true, attributes: true, attributeFilter: ["src"]});
+}"""
+
+
+def test_a_held_drag_repaints_before_the_release(page, url):
+    """The sliders follow the mouse: with the button still down, new images arrive (the release
+    alone would also change the image, so this holds the drag open and counts)."""
+    page.goto(url)
+    wait_image_change(page, "create-image", "")
+    page.evaluate(RECORD_CREATE)
+    box = page.locator("#dir1 input[type=range]").first.bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] / 2, y)
+    page.mouse.down()
+    for to in (0.6, 0.7, 0.8, 0.9):
+        page.mouse.move(box["x"] + box["width"] * to, y, steps=2)
+        time.sleep(1.0)  # a tiny model renders in milliseconds: time for the repaint to arrive
+    during = page.evaluate("window.ganartCreate.length")
+    page.mouse.up()
+    assert during >= 2, f"{during} new images while the mouse was held"
+
+
+def test_a_link_sets_psi_and_the_direction_method(page, url):
+    page.goto(url + "?seed=77&psi=0.35&method=pca&edits=2:1.5")
+    wait_image_change(page, "create-image", "")
+    page.wait_for_function("document.querySelector('#method input[value=pca]').checked", timeout=20_000)
+    assert page.locator("#psi input[type=number]").first.input_value() == "0.35"
+    assert page.locator("#dir2 input[type=number]").first.input_value() == "1.5"
+    recipe = json.loads(page.locator("#recipe textarea").first.input_value())
+    assert (recipe["seed"], recipe["psi"], recipe["method"], recipe["edits"]) == (77, 0.35, "pca", {"2": 1.5})
 
 
 def test_dice_gives_new_seed_and_image(page, url):

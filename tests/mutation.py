@@ -1,0 +1,195 @@
+"""A mutation check you can rerun (`make mutation`): small deliberate bugs, applied one at a
+time to the source, each followed by the fast tests that should catch it.
+
+A mutant the tests catch is "killed"; one they do not "survives" and is listed. The curated
+list covers latent math, recipes, the checkpoint format and the Sampler's batching, plus the
+bugs that once passed the whole suite. Not part of CI (minutes, not seconds).
+
+    python tests/mutation.py             # every mutant
+    python tests/mutation.py -k batch    # those whose name contains "batch"
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CORE = ["tests/test_latent.py", "tests/test_golden.py", "tests/test_sampler.py", "tests/test_checkpoint.py"]
+TRAIN = ["tests/test_train.py"]
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    path: str
+    old: str  # must occur exactly once in the file
+    new: str
+    tests: tuple[str, ...] = tuple(CORE)
+
+
+MUTANTS = [
+    # latent.py
+    Mutant("seed_to_z draws seed + 1", "ganart/latent.py", "manual_seed(check_seed(seed))",
+           "manual_seed(check_seed(seed) + 1)"),
+    Mutant("check_int accepts booleans", "ganart/latent.py", "if isinstance(value, (bool, str, bytes)):",
+           "if isinstance(value, (str, bytes)):"),
+    Mutant("check_int's upper bound off by one", "ganart/latent.py", "(hi is not None and as_int > hi)",
+           "(hi is not None and as_int > hi + 1)"),
+    Mutant("lerp runs backwards", "ganart/latent.py", "return a + (b - a) * t", "return b + (a - b) * t"),
+    Mutant("slerp swaps its weights", "ganart/latent.py",
+           "(torch.sin((1 - t) * omega) / so) * a + (torch.sin(t * omega) / so) * b",
+           "(torch.sin(t * omega) / so) * a + (torch.sin((1 - t) * omega) / so) * b"),
+    Mutant("SeFa takes the smallest eigenvalues", "ganart/latent.py",
+           "order = torch.argsort(eigvals, descending=True)[:k]\n    return _canonical_sign(eigvecs[:, order].t().float())\n",
+           "order = torch.argsort(eigvals)[:k]\n    return _canonical_sign(eigvecs[:, order].t().float())\n"),
+    Mutant("PCA forgets to centre w", "ganart/latent.py", "centred = (w - w.mean(0, keepdim=True)).double()",
+           "centred = w.double()"),
+    Mutant("directions keep an arbitrary sign", "ganart/latent.py",
+           "return dirs * torch.where(signs == 0, torch.ones_like(signs), signs)", "return dirs"),
+    Mutant("layer ranges may be empty", "ganart/latent.py", "if not 0 <= start < stop <= num_ws:",
+           "if not 0 <= start <= stop <= num_ws:"),
+    Mutant("edits ignore the direction's std", "ganart/latent.py",
+           "delta = delta + float(amount) * stds[k].to(ws) * directions[k].to(ws)",
+           "delta = delta + float(amount) * directions[k].to(ws)"),
+    Mutant("edits reach every layer", "ganart/latent.py", "out[:, layers] += delta", "out[:, :] += delta"),
+    Mutant("mixing takes B everywhere", "ganart/latent.py", "out[:, layers] = ws_b[:, layers]", "out = ws_b.clone()"),
+    Mutant("check_finite lets NaN through", "ganart/latent.py",
+           "if isinstance(value, (str, bytes)) or not math.isfinite(v):", "if isinstance(value, (str, bytes)):"),
+    # recipe.py
+    Mutant("recipes accept edit indices past the last direction", "ganart/recipe.py",
+           "if not 0 <= k < num_directions:", "if not 0 <= k <= num_directions:"),
+    Mutant("recipes keep zero edits", "ganart/recipe.py", "        if v != 0.0:\n            out[k] = v",
+           "        out[k] = v"),
+    Mutant("recipes forget the psi range", "ganart/recipe.py",
+           'object.__setattr__(self, "psi", check_finite("psi", self.psi, *PSI_RANGE))',
+           'object.__setattr__(self, "psi", float(self.psi))'),
+    Mutant("a mix needs no layers", "ganart/recipe.py",
+           '            if self.mix_layers is None:\n                raise ValueError("mix_layers is required when mix_seed is set")\n',
+           ""),
+    Mutant("recipes accept any version", "ganart/recipe.py", "if self.version != RECIPE_VERSION:",
+           "if self.version is None:"),
+    Mutant("recipe JSON keeps unknown keys quiet", "ganart/recipe.py",
+           '            raise ValueError(f"unknown recipe keys: {\', \'.join(unknown)}")',
+           "            data = {k: v for k, v in data.items() if k not in unknown}"),
+    Mutant("a PNG's recipe is not written", "ganart/recipe.py", "        info.add_text(PNG_KEY, text)",
+           "        pass"),
+    # checkpoint.py
+    Mutant("save writes config.json before the weights", "ganart/checkpoint.py",
+           "    _write_weights(state, directory / WEIGHTS_NAME)\n    atomic_write_bytes(directory / CONFIG_NAME, (json.dumps(config, indent=2) + \"\\n\").encode())\n",
+           "    atomic_write_bytes(directory / CONFIG_NAME, (json.dumps(config, indent=2) + \"\\n\").encode())\n    _write_weights(state, directory / WEIGHTS_NAME)\n"),
+    Mutant("config.json written in place", "ganart/checkpoint.py",
+           "    atomic_write_bytes(directory / CONFIG_NAME, (json.dumps(config, indent=2) + \"\\n\").encode())\n",
+           "    (directory / CONFIG_NAME).write_text(json.dumps(config, indent=2) + \"\\n\")\n"),
+    Mutant("integer weights load", "ganart/checkpoint.py", "                if not t.is_floating_point():",
+           "                if False:"),
+    Mutant("config.json of any size is parsed", "ganart/checkpoint.py", "    if path.stat().st_size > max_bytes:",
+           "    if False:"),
+    Mutant("unexpected tensors load", "ganart/checkpoint.py", "            if missing or extra:", "            if missing:"),
+    Mutant("non-finite weights load", "ganart/checkpoint.py", "                if not torch.isfinite(t).all():",
+           "                if False:"),
+    Mutant("non-finite weights are saved", "ganart/checkpoint.py", "    if bad:\n        raise CheckpointError(f\"refusing",
+           "    if False:\n        raise CheckpointError(f\"refusing"),
+    Mutant("pickles are opened", "ganart/checkpoint.py", "    if path.suffix.lower() in PICKLE_SUFFIXES:\n        raise",
+           "    if False:\n        raise"),
+    Mutant("unknown config keys pass", "ganart/checkpoint.py", "    if unknown:\n        raise CheckpointError(f\"{path}: unknown config keys",
+           "    if False:\n        raise CheckpointError(f\"{path}: unknown config keys"),
+    Mutant("shapes are not compared", "ganart/checkpoint.py", "                if tuple(t.shape) != tuple(expected[k].shape):",
+           "                if False:"),
+    # sampler.py and batching.py
+    Mutant("every mix takes the first mix seed", "ganart/sampler.py", "                        j += 1\n", ""),
+    Mutant("chunks rendered in reverse", "ganart/sampler.py", "for chunk in ws.to(self.device).split(32):",
+           "for chunk in reversed(ws.to(self.device).split(32)):"),
+    Mutant("PCA edits rendered as SeFa", "ganart/sampler.py", "dirs, stds = self.directions(r.method)",
+           'dirs, stds = self.directions("sefa")'),
+    Mutant("truncation ignores psi", "ganart/sampler.py", "wi = truncate(ws[i : i + 1], self.G.w_avg, r.psi)",
+           "wi = truncate(ws[i : i + 1], self.G.w_avg, 0.7)"),
+    Mutant("edits ignore the recipe's layer range", "ganart/sampler.py",
+           "out.append(apply_edits(wi, r.edits, dirs, stds, layer_slice(r.layers, self.num_ws)))",
+           "out.append(apply_edits(wi, r.edits, dirs, stds, slice(0, self.num_ws)))"),
+    Mutant("a recipe from another checkpoint renders", "ganart/sampler.py", "if r.sha256 and r.sha256 != self.sha256:",
+           "if False:"),
+    Mutant("a batch over the limit renders", "ganart/sampler.py", "if not 1 <= len(recipes) <= MAX_BATCH:",
+           "if not 1 <= len(recipes):"),
+    Mutant("a batch-wide failure fails every caller", "ganart/batching.py",
+           "                try:\n                    fut.set_result(self.sampler.render(r))\n                except Exception as e:\n                    fut.set_exception(e)\n",
+           "                fut.set_exception(ValueError('batch failed'))\n"),
+    Mutant("the batcher never merges", "ganart/batching.py", "while len(items) < self.max_batch:", "while False:"),
+    Mutant("the batcher skips a caller's own check", "ganart/batching.py",
+           "        self.sampler._check_recipe_fits(recipe)  # the caller's error, raised in the caller\n", ""),
+    Mutant("results go to the wrong callers", "ganart/batching.py",
+           "for (_, fut), img in zip(items, images):", "for (_, fut), img in zip(items, reversed(images)):"),
+    # training: the bugs that once passed every test
+    Mutant("resume takes the oldest snapshot", "ganart/training/snapshot.py",
+           "for cand in reversed(snapshot_folders(out)):", "for cand in snapshot_folders(out):", tuple(TRAIN)),
+    Mutant("snapshots are never pruned", "ganart/training/snapshot.py",
+           "    for old in snapshot_folders(out)[:-keep]:\n        remove_snapshot(old)\n",
+           "    for old in []:\n        remove_snapshot(old)\n", tuple(TRAIN)),
+    Mutant("a snapshot drops ADA's pending sign sum", "ganart/training/loop.py",
+           "        self.progress.ada_sum += float(self._ada_acc)  # integer-valued: flushing early changes nothing\n",
+           "", tuple(TRAIN)),
+    # the app (slower: a launched server and Chromium)
+    Mutant("the app does not batch by default", "ganart/ui.py",
+           "def build_demo(default_source: str, batch: int = APP_RENDER_BATCH,",
+           "def build_demo(default_source: str, batch: int = 1,", ("tests/test_app.py",)),
+    Mutant("sliders repaint only on release", "ganart/ui.py",
+           '            c.input(app.generate, controls, outs, trigger_mode="always_last", show_progress="hidden",\n'
+           '                    api_visibility="private", concurrency_id="render")\n', "", ("tests/test_browser.py",)),
+    Mutant("a link's psi is ignored", "ganart/ui.py", 'psi = float(q.get("psi", 0.7))', "psi = 0.7",
+           ("tests/test_browser.py", "tests/test_app.py")),
+    # metrics
+    Mutant("Inception sees nearest-neighbour resizes", "ganart/metrics.py", 'mode="bilinear", align_corners=False',
+           'mode="nearest"', ("tests/test_metrics.py",)),
+    Mutant("Inception sees x / 255", "ganart/metrics.py", "x = (x - 128.0) / 128.0", "x = x / 255.0",
+           ("tests/test_metrics.py",)),
+    Mutant("KID with a quadratic kernel", "ganart/metrics.py", "kxy = (x @ y.T / d + 1) ** 3",
+           "kxy = (x @ y.T / d + 1) ** 2", ("tests/test_metrics.py",)),
+]
+
+
+def run(m: Mutant, timeout: float) -> tuple[bool, float]:
+    """Apply ``m``, run its tests (stop at the first failure), restore. -> (killed, seconds)."""
+    path = ROOT / m.path
+    source = path.read_text()
+    if source.count(m.old) != 1:
+        raise SystemExit(f"mutant {m.name!r}: its text occurs {source.count(m.old)} times in {m.path}, not once")
+    path.write_text(source.replace(m.old, m.new))
+    start = time.time()
+    try:
+        r = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *m.tests],
+                           cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+        killed = r.returncode != 0
+    except subprocess.TimeoutExpired:
+        killed = True  # a hang is caught too
+    finally:
+        path.write_text(source)
+    return killed, time.time() - start
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("-k", default="", help="only mutants whose name contains this")
+    ap.add_argument("--timeout", type=float, default=600)
+    args = ap.parse_args()
+    chosen = [m for m in MUTANTS if args.k in m.name]
+    survivors = []
+    for i, m in enumerate(chosen, 1):
+        killed, seconds = run(m, args.timeout)
+        print(f"[{i}/{len(chosen)}] {'killed  ' if killed else 'SURVIVED'} {m.name} ({m.path}, {seconds:.0f} s)",
+              flush=True)
+        if not killed:
+            survivors.append(m)
+    score = (len(chosen) - len(survivors)) / max(len(chosen), 1)
+    print(f"\n{len(chosen) - len(survivors)} of {len(chosen)} mutants killed ({score:.0%})")
+    for m in survivors:
+        print(f"  survived: {m.name} ({m.path})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
