@@ -19,10 +19,10 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from . import __version__
+from . import __version__, safejson
 from .config import ModelConfig
 from .files import atomic_write, atomic_write_bytes, fsync_dir, sha256_file
-from .limits import MAX_DIRECTION_NAME, MAX_DIRECTION_NAMES, METHODS
+from .limits import MAX_DIRECTION_NAME, MAX_DIRECTION_NAMES, MAX_META_TEXT, METHODS
 from .models import Discriminator, Generator
 
 CONFIG_NAME = "config.json"
@@ -58,24 +58,55 @@ class CheckpointMeta:
         unknown = sorted(set(data) - set(cls.__dataclass_fields__))
         if unknown:
             raise CheckpointError(f"{path}: unknown meta keys: {', '.join(unknown)}")
-        problem = direction_names_problem(data.get("directions", {}))
+        problem = meta_problem(data) or direction_names_problem(data.get("directions", {}))
         if problem:
-            raise CheckpointError(f"{path}: meta.directions: {problem}")
+            raise CheckpointError(f"{path}: meta.{problem}")
         return cls(**data)
+
+
+_NUMBER = (int, float)
+
+
+def _wrong_type(value: Any, types: tuple[type, ...]) -> bool:
+    return isinstance(value, bool) or not isinstance(value, types)
+
+
+def meta_problem(data: dict[str, Any]) -> str | None:
+    """Why the fields of a checkpoint's meta have the wrong types, or None: they are shown in
+    the app and the model card, so each is checked at load, before anything can rewrite them."""
+    for key in ("name", "dataset", "license"):
+        value = data.get(key, "")
+        if not isinstance(value, str) or len(value) > MAX_META_TEXT or not value.isprintable():
+            return f"{key} must be printable text of at most {MAX_META_TEXT} characters, got {value!r:.60}"
+    images = data.get("images_seen", 0)
+    if _wrong_type(images, (int,)) or images < 0:
+        return f"images_seen must be a whole number >= 0, got {images!r:.60}"
+    metrics, training = data.get("metrics", {}), data.get("training", {})
+    if not isinstance(metrics, dict):
+        return "metrics must be an object"
+    for key, result in metrics.items():  # a figure, or a result {fid: ..., kid: ...} of figures
+        values = result.items() if isinstance(result, dict) else [("", result)]
+        bad = [k for k, v in values if v is not None and _wrong_type(v, (*_NUMBER, str))]
+        if bad:
+            return f"metrics.{key}{'.' + bad[0] if bad[0] else ''} must be a number or text"
+    # training is free-form (its totals are read as 0 where they are not numbers), but an object
+    if not isinstance(training, dict) or not isinstance(training.get("init_from", {}), dict):
+        return "training (and its init_from) must be an object"
+    return None
 
 
 def direction_names_problem(names: Any) -> str | None:
     """Why ``names`` is not {method: [name, ...]}, or None (names are shown in the app, so bounded)."""
     if not isinstance(names, dict):
-        return "must be an object {method: [names]}"
+        return "directions: must be an object {method: [names]}"
     for method, items in names.items():
         if method not in METHODS:
-            return f"unknown method {method!r} ({' or '.join(METHODS)})"
+            return f"directions: unknown method {method!r} ({' or '.join(METHODS)})"
         if not isinstance(items, list) or len(items) > MAX_DIRECTION_NAMES:
-            return f"{method}: must be a list of at most {MAX_DIRECTION_NAMES} names"
+            return f"directions: {method}: must be a list of at most {MAX_DIRECTION_NAMES} names"
         for i, name in enumerate(items):
             if not isinstance(name, str) or len(name) > MAX_DIRECTION_NAME or not name.isprintable():
-                return f"{method}[{i}]: a name is printable text of at most {MAX_DIRECTION_NAME} characters, got {name!r}"
+                return f"directions: {method}[{i}]: a name is printable text of at most {MAX_DIRECTION_NAME} characters, got {name!r}"
     return None
 
 
@@ -191,9 +222,9 @@ def read_json(path: Path, max_bytes: int) -> Any:
     if path.stat().st_size > max_bytes:
         raise CheckpointError(f"{path}: {path.name} is larger than {max_bytes} bytes")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{path}: not valid JSON ({e})") from None
+        return safejson.loads(path.read_bytes(), max_bytes)
+    except ValueError as e:
+        raise CheckpointError(f"{path}: {e}") from None
 
 
 def read_config(path: Path) -> tuple[ModelConfig, CheckpointMeta]:

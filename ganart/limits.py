@@ -15,7 +15,10 @@ METHODS = ("sefa", "pca")  # how directions are found: SeFa (style weights) or P
 DEFAULT_METHOD = METHODS[0]
 MAX_DIRECTION_NAMES = 64  # names per method in a checkpoint's meta
 MAX_DIRECTION_NAME = 60  # characters: a slider label
+MAX_META_TEXT = 200  # characters of a checkpoint's name, dataset and licence (shown in the app)
 MAX_RECIPE_FILE_BYTES = 10 * 1024 * 1024  # a PNG or JSON read for its recipe
+MAX_RECIPE_BYTES = 1 << 20  # a recipe's JSON text
+MAX_JSON_DEPTH = 32  # nesting of any JSON ganart parses (a recipe needs 2, a config 4)
 
 MAX_BATCH = 256  # images per Sampler.render_many call
 MAX_KEYFRAMES = 64

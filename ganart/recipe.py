@@ -10,8 +10,18 @@ from typing import Any
 
 from PIL import Image, PngImagePlugin
 
+from . import safejson
 from .latent import check_finite, check_int, check_seed
-from .limits import DEFAULT_METHOD, EDIT_LIMIT, MAX_RECIPE_FILE_BYTES, METHODS, NUM_DIRECTIONS, PSI_RANGE
+from .limits import (
+    DEFAULT_METHOD,
+    EDIT_LIMIT,
+    MAX_RECIPE_BYTES,
+    MAX_RECIPE_FILE_BYTES,
+    METHODS,
+    NUM_DIRECTIONS,
+    PSI_RANGE,
+)
+from .pngtext import PngTextError, read_text
 
 PNG_KEY = "ganart-recipe"
 RECIPE_VERSION = 1
@@ -113,9 +123,9 @@ class Recipe:
     @classmethod
     def from_json(cls, text: str) -> Recipe:
         try:
-            data = json.loads(text)
-        except (json.JSONDecodeError, TypeError) as e:
-            raise ValueError(f"recipe is not valid JSON ({e})") from None
+            data = safejson.loads(text, MAX_RECIPE_BYTES)
+        except ValueError as e:
+            raise ValueError(f"recipe is {e}") from None
         return cls.from_dict(data)
 
     # --- files --------------------------------------------------------------------------
@@ -134,20 +144,27 @@ class Recipe:
 
     @classmethod
     def from_png(cls, path: str | os.PathLike[str]) -> Recipe:
-        """Read the recipe that ganart embedded in a PNG it saved."""
+        """Read the recipe that ganart embedded in a PNG it saved (its text chunk only: the
+        pixels are never decoded)."""
         path = _readable(path)
         try:
-            with Image.open(path) as im:
-                if im.format != "PNG":
-                    raise ValueError(f"{path}: not a PNG image (it is {im.format or 'unknown'})")
-                text = im.text.get(PNG_KEY) if hasattr(im, "text") else None
-        except ValueError:
-            raise
-        except Exception as e:  # Pillow raises many types for corrupt files
+            text = read_text(path, PNG_KEY, MAX_RECIPE_BYTES)
+        except PngTextError as e:
+            if str(e) == "not a PNG":
+                raise ValueError(f"{path}: not a PNG image (it is {_format(path)})") from None
             raise ValueError(f"{path}: not a readable image ({e})") from None
         if text is None:
             raise ValueError(f"{path}: this PNG carries no ganart recipe")
         return cls.from_json(text)
+
+
+def _format(path: Path) -> str:
+    """What a file that is not a PNG is, as far as its header tells (Pillow reads no pixels here)."""
+    try:
+        with Image.open(path) as im:
+            return im.format or "unknown"
+    except Exception:
+        return "unknown"
 
 
 def _readable(path: str | os.PathLike[str]) -> Path:

@@ -109,6 +109,51 @@ def hub_cache(tmp_path, monkeypatch, session_ckpt):
     return cache
 
 
+@pytest.fixture
+def fake_hub(tmp_path, monkeypatch):
+    """A fake Hub (tests/fakehub.py) on 127.0.0.1, with huggingface_hub pointed at it, online, a fresh cache in
+    tmp_path and no token: add repos with ``fake_hub.add_repo``, read what was asked in ``fake_hub.requests``."""
+    import huggingface_hub
+    from fakehub import FakeHub
+
+    hub = FakeHub().start()
+    try:
+        _point_huggingface_hub_at(hub.url, tmp_path, monkeypatch)
+        yield hub
+    finally:
+        huggingface_hub.close_session()  # no pooled connection to a server that is gone
+        hub.stop()
+
+
+def _point_huggingface_hub_at(url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """HF_ENDPOINT and a fresh HF_HUB_CACHE, online, no token; and the values huggingface_hub computed from the
+    environment when it was imported (monkeypatch undoes all of it after the test)."""
+    import huggingface_hub
+    import huggingface_hub.constants as c
+    import huggingface_hub.hf_api as hf_api
+    import huggingface_hub.utils._http as hf_http
+
+    cache, home = tmp_path / "fake-hub-cache", tmp_path / "fake-hub-home"
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HUGGINGFACE_CO_STAGING", "HF_TOKEN",
+                 "HUGGING_FACE_HUB_TOKEN", "HF_OIDC_RESOURCE", "HF_OIDC_ID_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in {"HF_ENDPOINT": url, "HF_HUB_CACHE": str(cache), "HF_HOME": str(home),
+                        "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"}.items():
+        monkeypatch.setenv(name, value)
+    # read from the environment at import time
+    monkeypatch.setattr(c, "ENDPOINT", url)
+    monkeypatch.setattr(c, "HUGGINGFACE_CO_URL_TEMPLATE", url + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setattr(c, "HF_URL_HOSTS", c.HF_URL_HOSTS | {"127.0.0.1"})
+    monkeypatch.setattr(hf_http, "_HUB_ORIGINS", hf_http._HUB_ORIGINS | {hf_http._url_origin(url)})
+    monkeypatch.setattr(hf_api.api, "endpoint", url)  # the module-level HfApi behind huggingface_hub.<function>
+    monkeypatch.setattr(c, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(c, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(c, "HF_HOME", str(home))
+    monkeypatch.setattr(c, "HF_TOKEN_PATH", str(home / "token"))  # no stored token is sent to the fake
+    monkeypatch.setattr(c, "HF_STORED_TOKENS_PATH", str(home / "stored_tokens"))
+    huggingface_hub.close_session()  # the next client is made with this environment (proxies)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _remove_gradio_cache():
     yield

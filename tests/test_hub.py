@@ -1,7 +1,9 @@
 """Loading from the Hub through huggingface_hub's real cache code, offline (HF_HUB_OFFLINE=1),
 with a cache this test fills in the library's own layout."""
 
+import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -170,3 +172,118 @@ def test_oversized_files_on_the_hub_are_refused_before_download(hub_cache, monke
     sizes["README.md"] = 2000  # a sane repo is fetched
     s = Sampler.load("someone/tiny-gan", device="cpu")
     assert fetched == ["someone/tiny-gan"] and s.sha256 == sampler.sha256
+
+
+# --- against a fake Hub on 127.0.0.1 (tests/fakehub.py): the real huggingface_hub client, over HTTP ---------
+
+MAIN_SHA = "a1" * 20
+V1_SHA = "b2" * 20
+
+
+def _checkpoint_files(tmp_path: Path, seed: int) -> tuple[dict[str, bytes], Path]:
+    """A tiny checkpoint's files (config, weights, card) as bytes, and the checkpoint folder they came from."""
+    from conftest import tiny_generator
+
+    from ganart.checkpoint import CheckpointMeta, save_checkpoint
+
+    folder = save_checkpoint(tiny_generator(seed=seed), tmp_path / f"seed{seed}", CheckpointMeta(name=f"seed{seed}"))
+    files = {name: (folder / name).read_bytes() for name in ("config.json", "model.safetensors")}
+    return {**files, "README.md": f"# tiny, seed {seed}\n".encode()}, folder
+
+
+def _pixels(s: Sampler) -> np.ndarray:
+    return np.asarray(s.generate(3))
+
+
+def test_fake_hub_revision_selects_the_commit(fake_hub, tmp_path):
+    """main and v1 point to different commits with different weights: "@v1" gets v1's, no "@" gets main's
+    (as the repo info asked for and the files fetched show), a commit id works, and an unknown revision or
+    repo is a clear error."""
+    import hashlib
+
+    main_files, main_folder = _checkpoint_files(tmp_path, seed=1)
+    v1_files, v1_folder = _checkpoint_files(tmp_path, seed=2)
+    fake_hub.add_repo("someone/tiny", refs={"main": MAIN_SHA, "v1": V1_SHA},
+                      commits={MAIN_SHA: main_files, V1_SHA: v1_files})
+    main_local, v1_local = Sampler.load(main_folder, device="cpu"), Sampler.load(v1_folder, device="cpu")
+    assert main_local.sha256 != v1_local.sha256 and not np.array_equal(_pixels(main_local), _pixels(v1_local))
+
+    v1 = Sampler.load("someone/tiny@v1", device="cpu")
+    assert v1.sha256 == hashlib.sha256(v1_files["model.safetensors"]).hexdigest() == v1_local.sha256
+    assert np.array_equal(_pixels(v1), _pixels(v1_local))
+    asked = [(r.method, r.kind, r.revision) for r in fake_hub.requests if r.kind in ("info", "paths-info")]
+    assert asked == [("POST", "paths-info", "v1"), ("GET", "info", "v1")]
+    assert {r.revision for r in fake_hub.requests if r.kind in ("tree", "resolve")} == {V1_SHA}
+
+    fake_hub.clear()
+    main = Sampler.load("someone/tiny", device="cpu")
+    assert main.sha256 == main_local.sha256 and np.array_equal(_pixels(main), _pixels(main_local))
+    assert {r.revision for r in fake_hub.requests if r.kind in ("info", "paths-info")} == {"main"}
+    assert {r.revision for r in fake_hub.requests if r.kind in ("tree", "resolve")} == {MAIN_SHA}
+
+    assert Sampler.load(f"someone/tiny@{V1_SHA}", device="cpu").sha256 == v1_local.sha256  # a commit id
+    with pytest.raises(CheckpointError, match=r"^someone/tiny@nope: the repo has no revision 'nope'$"):
+        Sampler.load("someone/tiny@nope", device="cpu")
+    with pytest.raises(CheckpointError, match=r"^someone/nothing: no such model repo on the Hub"):
+        Sampler.load("someone/nothing", device="cpu")
+    assert fake_hub.errors == [] and all(r.kind != "unknown" for r in fake_hub.requests)
+
+
+def test_fake_hub_fetches_only_the_checkpoint_files(fake_hub, tmp_path):
+    """A repo with a pickle, a big .bin, notes and a subfolder (holding a model.safetensors too): only
+    config.json, model.safetensors and README.md are fetched (no GET, not even a HEAD, of anything else)
+    and only they land in the cache. The tree listing comes in pages, as the Hub sends it."""
+    files, folder = _checkpoint_files(tmp_path, seed=3)
+    big = bytes(range(256)) * 4096  # 1 MiB of real bytes
+    extra = {"evil.pkl": b"\x80\x04never fetched", "big.bin": big, "notes.txt": b"notes\n",
+             "sub/model.safetensors": files["model.safetensors"], "sub/evil.pkl": b"\x80\x04nor this"}
+    fake_hub.add_repo("someone/crowded", refs={"main": MAIN_SHA}, commits={MAIN_SHA: {**files, **extra}})
+    fake_hub.page_size = 3
+
+    s = Sampler.load("someone/crowded", device="cpu")
+    assert s.sha256 == Sampler.load(folder, device="cpu").sha256
+    wanted = ["README.md", "config.json", "model.safetensors"]
+    assert sorted(fake_hub.files_fetched("someone/crowded", "GET")) == wanted
+    assert sorted(fake_hub.files_fetched("someone/crowded", "HEAD")) == wanted
+    assert sum(r.kind == "tree" for r in fake_hub.requests) == 3  # 9 entries (files and the folder), 3 a page
+
+    from fakehub import iter_files
+
+    repo = tmp_path / "fake-hub-cache" / "models--someone--crowded"
+    assert list(iter_files(repo / "snapshots")) == [f"{MAIN_SHA}/{n}" for n in wanted]
+    blobs = sorted((repo / "blobs").iterdir())
+    assert len(blobs) == 3 and sum(b.stat().st_size for b in blobs) == sum(len(files[n]) for n in wanted)
+    assert not any("authorization" in r.headers for r in fake_hub.requests)  # no token leaves for a test server
+    assert fake_hub.errors == [] and all(r.kind != "unknown" for r in fake_hub.requests)
+
+
+@pytest.mark.parametrize("name", ["model.safetensors", "README.md", "config.json"])
+def test_fake_hub_oversized_file_is_refused_before_any_download(fake_hub, tmp_path, name):
+    """The Hub says a file is over ganart's cap (the fake announces a size its bytes are not): refused with the
+    size the Hub reported, before a single file is asked for (no HEAD, no GET, not even the repo listing)."""
+    from fakehub import FakeFile
+
+    from ganart.hub import MAX_HUB_BYTES
+
+    files, _ = _checkpoint_files(tmp_path, seed=4)
+    cap = MAX_HUB_BYTES[name]
+    fake_hub.add_repo("evil/huge", refs={"main": MAIN_SHA},
+                      commits={MAIN_SHA: {**files, name: FakeFile(files[name], reported_size=cap + 1)}})
+    size = f"{(cap + 1) / 1e6:,.0f}"
+    with pytest.raises(CheckpointError, match=rf"^evil/huge: {re.escape(name)} is {size} MB on the Hub, over the "
+                                              rf"{cap / 1e6:,.0f} MB a ganart checkpoint can need; not downloaded$"):
+        Sampler.load("evil/huge", device="cpu")
+    assert [(r.method, r.kind) for r in fake_hub.requests] == [("POST", "paths-info")]
+    assert not (tmp_path / "fake-hub-cache" / "models--evil--huge").exists()
+
+
+def test_fake_hub_repo_that_is_not_a_ganart_checkpoint(fake_hub, tmp_path):
+    """A transformers-style repo: it downloads, and its config.json is refused, naming the file."""
+    import json
+
+    files, _ = _checkpoint_files(tmp_path, seed=5)
+    config = {"architectures": ["BertModel"], "model_type": "bert", "hidden_size": 8}
+    fake_hub.add_repo("someone/bert", refs={"main": MAIN_SHA},
+                      commits={MAIN_SHA: {**files, "config.json": json.dumps(config).encode()}})
+    with pytest.raises(CheckpointError, match=r"config\.json: unknown config keys: architectures, hidden_size, model_type"):
+        Sampler.load("someone/bert", device="cpu")

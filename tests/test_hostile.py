@@ -1,0 +1,177 @@
+"""What a stranger may send: every entry point fed out-of-range, wrong-type, huge, nested and
+path-like values. Each case asserts a clear message, an unchanged server or file, and bounded
+memory, where those apply. (Findings of a hostile probe of a public app; each test failed
+before its fix.)"""
+
+from __future__ import annotations
+
+import json
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from ganart import Recipe
+from ganart.checkpoint import CONFIG_NAME, CheckpointError, load_checkpoint
+from ganart.recipe import PNG_KEY, save_png
+
+HERE = Path(__file__).resolve().parent
+
+
+def png_chunk(ctype: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + ctype + data + struct.pack(">I", zlib.crc32(ctype + data))
+
+
+def giant_png(path: Path, side: int, recipe: str | None, frames: int = 1) -> Path:
+    """A valid PNG (or APNG) of side x side RGBA pixels, all zero, built row by row so that
+    neither the test nor its file holds the pixels: a few hundred KB on disk. The recipe's
+    text chunk comes after the image data, where a reader must pass the pixels to find it."""
+    comp = zlib.compressobj(9)
+    row = b"\0" * (1 + 4 * side)
+    idat = b"".join(comp.compress(row) for _ in range(side)) + comp.flush()
+    parts = [b"\x89PNG\r\n\x1a\n", png_chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 6, 0, 0, 0))]
+    if frames > 1:
+        parts.append(png_chunk(b"acTL", struct.pack(">II", frames, 0)))
+    seq = 0
+    for i in range(frames):
+        if frames > 1:
+            parts.append(png_chunk(b"fcTL", struct.pack(">IIIIIHHBB", seq, side, side, 0, 0, 1, 10, 0, 0)))
+            seq += 1
+        if i == 0:
+            parts.append(png_chunk(b"IDAT", idat))
+        else:
+            parts.append(png_chunk(b"fdAT", struct.pack(">I", seq) + idat))
+            seq += 1
+    if recipe is not None:
+        parts.append(png_chunk(b"tEXt", PNG_KEY.encode() + b"\0" + recipe.encode()))
+    parts.append(png_chunk(b"IEND", b""))
+    path.write_bytes(b"".join(parts))
+    return path
+
+
+def peak_rss_mb(code: str) -> float:
+    """Peak memory of a fresh Python process that runs ``code`` (lines; ``Recipe`` imported), in
+    MB above its peak after the imports alone."""
+    # VmHWM, not ru_maxrss: a child's ru_maxrss starts at its parent's size (it survives exec)
+    peak = "int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1])"
+    script = "\n".join(["from ganart import Recipe", "import ganart.recipe", f"base = {peak}", code,
+                         f"print(({peak} - base) / 1024)"])
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+# --- recipes in PNGs (finding 4) ----------------------------------------------------------
+
+
+def test_a_recipe_is_read_from_a_giant_png_without_decoding_its_pixels(tmp_path):
+    """A 13,000 x 13,000 RGBA PNG (~680 MB of pixels, ~650 KB on disk) gives its recipe for a few
+    reads: restoring it decoded every pixel (+607 MB)."""
+    recipe = Recipe(seed=5, psi=0.5).to_json()
+    big = giant_png(tmp_path / "big.png", 13_000, recipe)
+    assert big.stat().st_size < 1_000_000
+    assert Recipe.from_png(big).seed == 5
+    assert peak_rss_mb(f"Recipe.from_png({str(big)!r})") < 50
+    plain = giant_png(tmp_path / "plain.png", 13_000, None)  # no recipe: read to the end, still no pixels
+    with pytest.raises(ValueError, match="carries no ganart recipe"):
+        Recipe.from_png(plain)
+    assert peak_rss_mb(f"try:\n    Recipe.from_png({str(plain)!r})\nexcept ValueError:\n    pass") < 50
+
+
+def test_a_long_apng_gives_its_recipe_without_decoding_frames(tmp_path):
+    anim = giant_png(tmp_path / "anim.png", 4_000, Recipe(seed=9).to_json(), frames=12)
+    assert peak_rss_mb(f"Recipe.from_png({str(anim)!r})") < 50
+    assert Recipe.from_png(anim).seed == 9
+
+
+@pytest.mark.parametrize("ctype, payload, message", [
+    (b"zTXt", PNG_KEY.encode() + b"\0\0" + zlib.compress(b"{" * 10 + b" " * (3 << 20)), "inflates past"),
+    (b"zTXt", PNG_KEY.encode() + b"\0\0" + b"not zlib", "compressed text chunk is corrupt"),
+    (b"iTXt", PNG_KEY.encode() + b"\0", "cut short"),
+])
+def test_hostile_text_chunks_are_clear_errors(tmp_path, ctype, payload, message):
+    path = tmp_path / "x.png"
+    ihdr = png_chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + ihdr + png_chunk(ctype, payload) + png_chunk(b"IEND", b""))
+    with pytest.raises(ValueError, match=message):
+        Recipe.from_png(path)
+
+
+def test_recipes_round_trip_through_every_text_chunk_kind(tmp_path):
+    """What Pillow writes (tEXt, and iTXt / zTXt where asked) reads back the same."""
+    from PIL import PngImagePlugin
+
+    text = Recipe(seed=3, edits={1: 2.0}).to_json()
+    for kind in ("tEXt", "zTXt", "iTXt"):
+        info = PngImagePlugin.PngInfo()
+        if kind == "iTXt":
+            info.add_itxt(PNG_KEY, text, zip=True)
+        else:
+            info.add_text(PNG_KEY, text, zip=kind == "zTXt")
+        path = tmp_path / f"{kind}.png"
+        Image.new("RGB", (4, 4)).save(path, pnginfo=info)
+        assert Recipe.from_png(path).to_json() == text, kind
+    assert Recipe.from_png(save_png(Image.new("RGB", (4, 4)), tmp_path / "s.png", Recipe(seed=3, edits={1: 2.0}))).to_json() == text
+
+
+# --- JSON (finding 6) -----------------------------------------------------------------------
+
+
+def test_deeply_nested_json_is_a_message_not_a_recursion_error(tmp_path, tiny_ckpt):
+    deep = "[" * 100_000 + "]" * 100_000
+    with pytest.raises(ValueError, match="recipe is nested deeper than 32 levels"):
+        Recipe.from_json(deep)
+    with pytest.raises(ValueError, match="recipe is nested deeper"):
+        Recipe.from_json('{"seed": 1, "edits": ' + "{" * 5000 + "}" * 5000 + "}")
+    brackets_in_text = json.dumps({"seed": 1, "checkpoint": "[" * 1000})  # text is not nesting
+    assert Recipe.from_json(brackets_in_text).checkpoint == "[" * 1000
+    cfg = json.loads((tiny_ckpt / CONFIG_NAME).read_text())
+    (tiny_ckpt / CONFIG_NAME).write_text(json.dumps(cfg)[:-1] + ', "x": ' + "[" * 50_000 + "]" * 50_000 + "}")
+    with pytest.raises(CheckpointError, match="config.json: nested deeper than 32 levels"):
+        load_checkpoint(tiny_ckpt)
+
+
+def test_a_nested_recipe_file_on_the_command_line_is_one_line(tmp_path):
+    bad = tmp_path / "deep.json"
+    bad.write_text("[" * 100_000 + "]" * 100_000)
+    r = subprocess.run([sys.executable, "-m", "ganart", "sample", "--recipe", str(bad), "--checkpoint", "x"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "deep.json: recipe is nested deeper than 32 levels" in r.stderr
+
+
+# --- checkpoint metadata (finding 11) -------------------------------------------------------
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("images_seen", "many", "meta.images_seen must be a whole number >= 0"),
+    ("images_seen", -5, "meta.images_seen must be a whole number >= 0"),
+    ("name", 42, "meta.name must be printable text"),
+    ("name", "x" * 500, "meta.name must be printable text of at most 200"),
+    ("license", "MIT\n<script>", "meta.license must be printable text"),
+    ("metrics", {"fid2000": {"fid": [1, 2]}}, "meta.metrics.fid2000.fid must be a number or text"),
+    ("metrics", [1], "meta.metrics must be an object"),
+    ("training", "fast", "meta.training"),
+])
+def test_badly_typed_meta_is_refused_at_load(tiny_ckpt, field, value, message):
+    cfg = json.loads((tiny_ckpt / CONFIG_NAME).read_text())
+    cfg["meta"][field] = value
+    (tiny_ckpt / CONFIG_NAME).write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(tiny_ckpt)
+
+
+def test_naming_directions_of_a_bad_checkpoint_changes_nothing(tiny_ckpt):
+    """`ganart directions --name` rewrote config.json and then crashed on a mistyped meta field."""
+    cfg = json.loads((tiny_ckpt / CONFIG_NAME).read_text())
+    cfg["meta"]["images_seen"] = "many"
+    (tiny_ckpt / CONFIG_NAME).write_text(json.dumps(cfg))
+    before = {p.name: p.read_bytes() for p in tiny_ckpt.iterdir()}
+    r = subprocess.run([sys.executable, "-m", "ganart", "directions", "--checkpoint", str(tiny_ckpt),
+                        "--name", "0=size"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "meta.images_seen" in r.stderr, r.stderr
+    assert {p.name: p.read_bytes() for p in tiny_ckpt.iterdir()} == before
