@@ -19,6 +19,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import percentiles  # noqa: E402
 
+from ganart.catalog import describe  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 SERVER = """
 import sys
@@ -63,7 +65,8 @@ def run(checkpoint: str, batch: int, clients: int, requests: int) -> dict[str, f
         url = f"http://127.0.0.1:{port}/"
         wait_up(url)
         conns = [Client(url, verbose=False) for _ in range(clients)]
-        conns[0].predict(checkpoint, 0, 0.7, "sefa", 0, 10, *[0.0] * 8, api_name="/generate")  # warm
+        model = describe(checkpoint).name  # the app names its models; it never takes a path
+        conns[0].predict(model, 0, 0.7, "sefa", 0, 10, *[0.0] * 8, api_name="/generate")  # warm
         latencies: list[float] = []
         errors: list[str] = []
         lock = threading.Lock()
@@ -72,7 +75,7 @@ def run(checkpoint: str, batch: int, clients: int, requests: int) -> dict[str, f
             for j in range(requests):
                 t = time.perf_counter()
                 try:
-                    conns[i].predict(checkpoint, i * 1000 + j, 0.7, "sefa", 0, 10, *[0.0] * 8,
+                    conns[i].predict(model, i * 1000 + j, 0.7, "sefa", 0, 10, *[0.0] * 8,
                                      api_name="/generate")
                     with lock:
                         latencies.append(time.perf_counter() - t)

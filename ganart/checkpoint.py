@@ -272,9 +272,13 @@ def load_checkpoint(source: str | os.PathLike[str], device: str | torch.device =
     """Load a checkpoint folder (or its config.json / model.safetensors) onto ``device``."""
     path = Path(source)
     _refuse_pickles(path)
-    if path.is_file() and path.name in (CONFIG_NAME, WEIGHTS_NAME):
-        path = path.parent
-    if not path.exists():
+    try:
+        if path.is_file() and path.name in (CONFIG_NAME, WEIGHTS_NAME):
+            path = path.parent
+        exists = path.exists()
+    except OSError as e:  # a name too long for the file system, ...
+        raise CheckpointError(f"{str(path)[:60]}…: not a usable path ({e.strerror})") from None
+    if not exists:
         raise CheckpointError(f"{path}: no such checkpoint folder")
     if not path.is_dir():
         raise CheckpointError(f"{path}: a checkpoint is a folder with {CONFIG_NAME} and {WEIGHTS_NAME}")

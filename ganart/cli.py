@@ -60,7 +60,22 @@ def png_name(r: Recipe) -> str:
     return f"seed{r.seed:010d}" + (f"-mix{r.mix_seed:010d}" if r.mix_seed is not None else "") + ".png"
 
 
+def _recipe_model(recipe: Recipe) -> str:
+    """The shipped model a recipe names. A recipe file is not trusted to choose what is
+    loaded (a path or a Hub id in a stranger's PNG): anything else needs --checkpoint."""
+    from .catalog import shipped
+
+    models = {m.name: m.source for m in shipped()}
+    if recipe.checkpoint in models:
+        return models[recipe.checkpoint]
+    if not recipe.checkpoint:
+        raise ValueError("the recipe names no checkpoint: pass --checkpoint")
+    raise ValueError(f"the recipe names the model {recipe.checkpoint[:80]!r}, which is not one that ships with "
+                     f"ganart ({', '.join(models) or 'none'}): pass --checkpoint to choose what to load")
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
+    from .catalog import describe
     from .images import make_grid
     from .recipe import Recipe, save_png
     from .sampler import Sampler
@@ -70,10 +85,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise ValueError("--mix-layers needs --mix-seed (the seed whose styles those layers take)")
     if args.recipe:
         recipe = Recipe.from_file(args.recipe)
-        source = args.checkpoint or recipe.checkpoint
-        if not source:
-            raise ValueError("the recipe names no checkpoint: pass --checkpoint")
-        sampler = Sampler.load(source, device=args.device)
+        sampler = Sampler.load(args.checkpoint or _recipe_model(recipe), device=args.device)
         image = sampler.render(recipe)
         path = save_png(image, out / png_name(recipe))
         print(path)
@@ -83,7 +95,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     seeds = parse_seeds(args.seeds)
     edits = parse_edits(args.edit or [])
     layers = parse_layers(args.layers)
-    sampler = Sampler.load(args.checkpoint, device=args.device)
+    # recipes record the model's public name (a folder's name, a Hub id), not a path on this machine
+    sampler = Sampler.load(args.checkpoint, device=args.device, name=describe(args.checkpoint).name)
     mix_layers = None
     if args.mix_seed is not None:  # B's styles on these layers, A's (each --seeds seed) elsewhere
         text, groups = args.mix_layers or "coarse", sampler.layer_groups()
@@ -278,7 +291,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     from .ui import DEFAULT_CHECKPOINT, build_demo, launch
 
-    demo = build_demo(args.checkpoint or str(DEFAULT_CHECKPOINT), batch=args.batch)
+    demo = build_demo(args.checkpoint or str(DEFAULT_CHECKPOINT), batch=args.batch,
+                      allow_any_model=True if args.allow_any_model else None)
     launch(demo, host=args.host, port=args.port)
     return 0
 
@@ -373,6 +387,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--host", default="127.0.0.1")
     v.add_argument("--port", type=int, default=7860)
     v.add_argument("--batch", type=int, default=APP_RENDER_BATCH, help="concurrent /generate requests merged per forward pass")
+    v.add_argument("--allow-any-model", action="store_true",
+                   help="let visitors load any folder or Hub id (local use; GANART_ALLOW_ANY_MODEL=1 does the same)")
     v.set_defaults(func=cmd_serve)
 
     from .training.cli import add_arguments, run

@@ -8,38 +8,123 @@ import shutil
 from pathlib import Path
 
 from .card import CARD_NAME, card_text
-from .checkpoint import CONFIG_NAME, DISCRIMINATOR_NAME, MAX_CONFIG_BYTES, WEIGHTS_NAME, CheckpointError
+from .checkpoint import (
+    CONFIG_NAME,
+    DISCRIMINATOR_NAME,
+    MAX_CONFIG_BYTES,
+    WEIGHTS_NAME,
+    CheckpointError,
+    read_config,
+)
 from .config import MAX_PARAMS
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
 # what a checkpoint's files can weigh at most: fp32 weights of the largest model we load (+ header)
 MAX_HUB_BYTES = {CONFIG_NAME: MAX_CONFIG_BYTES, WEIGHTS_NAME: 4 * MAX_PARAMS + (1 << 20), CARD_NAME: 1 << 20}
+QUOTA_ENV = "GANART_HUB_CACHE_MB"
+DEFAULT_QUOTA_MB = 2048
 
 
-def _refuse_oversized(repo_id: str, revision: str | None) -> None:
-    """Ask the Hub how big the files are before fetching them: a hostile repo's 50 GB weights
-    would fill the disk before the loader could refuse them. When the Hub cannot answer (offline,
-    no network, no such repo) there is nothing to check here: snapshot_download names the problem."""
-    from huggingface_hub import HfApi
+def _sizes(repo_id: str, revision: str | None) -> dict[str, int] | None:
+    """The sizes the Hub reports for a checkpoint's files (those it has), or None when it cannot
+    be asked (offline, no network). A missing repo or revision raises huggingface_hub's error."""
+    from huggingface_hub import HfApi, constants
+    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
 
+    if constants.HF_HUB_OFFLINE:
+        return None
     try:
         files = HfApi().get_paths_info(repo_id, list(MAX_HUB_BYTES), revision=revision)
+    except (RepositoryNotFoundError, RevisionNotFoundError):
+        raise
     except Exception:
-        return
+        return None
+    sizes = {}
     for f in files:
         lfs = getattr(f, "lfs", None)
-        size = max(getattr(f, "size", None) or 0, (lfs.size if lfs is not None else 0) or 0)
-        limit = MAX_HUB_BYTES.get(f.path)
+        sizes[f.path] = max(getattr(f, "size", None) or 0, (lfs.size if lfs is not None else 0) or 0)
+    return sizes
+
+
+def _refuse_oversized(repo_id: str, sizes: dict[str, int]) -> None:
+    """A hostile repo's 50 GB weights would fill the disk before the loader could refuse them."""
+    for name, size in sizes.items():
+        limit = MAX_HUB_BYTES.get(name)
         if limit is not None and size > limit:
-            raise CheckpointError(f"{repo_id}: {f.path} is {size / 1e6:,.0f} MB on the Hub, over the "
+            raise CheckpointError(f"{repo_id}: {name} is {size / 1e6:,.0f} MB on the Hub, over the "
                                   f"{limit / 1e6:,.0f} MB a ganart checkpoint can need; not downloaded")
 
 
+def _forget(snapshot: Path) -> None:
+    """Delete everything the Hub cache holds of the repo a snapshot folder belongs to (its blobs,
+    snapshots, refs and tree listings: the cache's ``models--USER--NAME/snapshots/COMMIT``)."""
+    repo = snapshot.parent.parent
+    if snapshot.parent.name == "snapshots" and repo.name.startswith("models--"):
+        shutil.rmtree(repo, ignore_errors=True)
+
+
+def _is_ganart(repo) -> bool:
+    """Whether a cached repo holds a ganart checkpoint (only those are ganart's to evict)."""
+    for rev in repo.revisions:
+        config = rev.snapshot_path / CONFIG_NAME
+        try:
+            if config.is_file() and '"ganart-checkpoint"' in config.read_text(encoding="utf-8")[:4096]:
+                return True
+        except (OSError, UnicodeDecodeError):
+            continue
+    return False
+
+
+def hub_quota_bytes() -> int:
+    """How much of the Hub cache ganart's downloads may hold (GANART_HUB_CACHE_MB, default 2048)."""
+    try:
+        return int(float(os.environ.get(QUOTA_ENV, DEFAULT_QUOTA_MB)) * 2**20)
+    except ValueError:
+        raise CheckpointError(f"{QUOTA_ENV} must be a number of MB, got {os.environ[QUOTA_ENV]!r}") from None
+
+
+def _touch(folder: Path) -> None:
+    """Mark a cached checkpoint as just used (its files' access times), for the quota's LRU order."""
+    for f in folder.iterdir():
+        try:
+            os.utime(f.resolve())  # the blob behind the snapshot's link
+        except OSError:
+            pass
+
+
+def enforce_quota(cache_dir: Path, keep: str, quota: int | None = None) -> list[str]:
+    """Evict the least recently used ganart checkpoints from the Hub cache in ``cache_dir`` until
+    what they hold fits the quota; never ``keep`` (the one just loaded). Returns the evicted ids."""
+    from huggingface_hub import scan_cache_dir
+
+    quota = hub_quota_bytes() if quota is None else quota
+    cache = scan_cache_dir(cache_dir)
+    ours = sorted((r for r in cache.repos if r.repo_type == "model" and _is_ganart(r)), key=lambda r: r.last_accessed)
+    total = sum(r.size_on_disk for r in ours)
+    evicted = []
+    for repo in ours:
+        if total <= quota:
+            break
+        if repo.repo_id == keep:
+            continue
+        shutil.rmtree(repo.repo_path, ignore_errors=True)
+        total -= repo.size_on_disk
+        evicted.append(repo.repo_id)
+    return evicted
+
+
 def resolve_checkpoint(source: str) -> Path:
-    """A local folder as is; "user/name[@revision]" is fetched (safetensors + config only)."""
+    """A local folder as is; "user/name[@revision]" is fetched: first the sizes of its files
+    (refused over the cap, or when the Hub cannot tell and the cache does not hold them), then
+    config.json alone (refused, and deleted, unless it is a ganart config), then the weights and
+    card, never any other file. Downloads stay under the Hub cache quota (least recently used
+    first out)."""
     path = Path(source).expanduser()
-    if path.exists() or not HUB_ID.match(source):
-        return path
+    try:
+        if path.exists() or not HUB_ID.match(source):
+            return path
+    except OSError as e:  # a name too long for the file system, ...
+        raise CheckpointError(f"{source[:60]}: not a usable path ({e.strerror})") from None
     repo_id, _, revision = source.partition("@")
     try:
         from huggingface_hub import snapshot_download
@@ -50,10 +135,25 @@ def resolve_checkpoint(source: str) -> Path:
         )
     except ImportError:  # pragma: no cover - huggingface_hub is a runtime requirement
         raise CheckpointError(f"{source}: not a local folder, and huggingface_hub is not installed") from None
-    _refuse_oversized(repo_id, revision or None)
     try:
-        # only these files: a pickle in the repo is never even downloaded
-        folder = snapshot_download(repo_id, revision=revision or None, allow_patterns=list(MAX_HUB_BYTES))
+        sizes = _sizes(repo_id, revision or None)
+        if sizes is not None:
+            _refuse_oversized(repo_id, sizes)
+        # only these files: a pickle in the repo is never even downloaded; without the Hub's
+        # word on their sizes, only what the cache already holds
+        local = sizes is None
+        snapshot = Path(snapshot_download(repo_id, revision=revision or None, allow_patterns=[CONFIG_NAME],
+                                          local_files_only=local))
+        try:
+            read_config(snapshot / CONFIG_NAME)
+        except CheckpointError as e:
+            _forget(snapshot)  # refused: what it downloaded goes too
+            raise CheckpointError(f"{source}: not a ganart checkpoint ({str(e).split(': ', 1)[-1]})") from None
+        # the rest from the same commit (the snapshot folder is named by it), whatever the ref does meanwhile
+        folder = Path(snapshot_download(repo_id, revision=snapshot.name, allow_patterns=list(MAX_HUB_BYTES),
+                                        local_files_only=local))
+    except CheckpointError:
+        raise
     except RepositoryNotFoundError:
         raise CheckpointError(f"{source}: no such model repo on the Hub (or it is private)") from None
     except RevisionNotFoundError:
@@ -64,7 +164,9 @@ def resolve_checkpoint(source: str) -> Path:
         ) from None
     except Exception as e:
         raise CheckpointError(f"{source}: could not download from the Hub ({e})") from None
-    return Path(folder)
+    _touch(folder)
+    enforce_quota(folder.parents[2], keep=repo_id)  # the cache holding .../models--X/snapshots/COMMIT
+    return folder
 
 
 def push(folder: str | os.PathLike[str], repo_id: str, private: bool = False, dry_run: bool = False) -> list[str]:

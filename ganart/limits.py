@@ -7,6 +7,8 @@ so a slider can never offer a value the Sampler refuses.
 
 from __future__ import annotations
 
+import os
+
 MAX_SEED = 2**32 - 1  # seeds are unsigned 32-bit integers
 PSI_RANGE = (-1.0, 2.0)  # truncation psi
 EDIT_LIMIT = 20.0  # |edit amount| in standard deviations of w along a direction
@@ -21,6 +23,8 @@ MAX_RECIPE_BYTES = 1 << 20  # a recipe's JSON text
 MAX_JSON_DEPTH = 32  # nesting of any JSON ganart parses (a recipe needs 2, a config 4)
 
 MAX_BATCH = 256  # images per Sampler.render_many call
+RENDER_MEMORY_ENV = "GANART_RENDER_MEMORY_MB"
+DEFAULT_RENDER_MEMORY_MB = 2048  # what one forward pass may take (ModelConfig.render_bytes_per_image)
 MAX_KEYFRAMES = 64
 MAX_FRAMES_PER_SEGMENT = 240
 MAX_FRAMES = 2000  # frames in one walk
@@ -44,3 +48,15 @@ def check_render_batch(batch: object, name: str = "batch") -> int:
         raise ValueError(f"{name} must be a whole number in [1, {APP_MAX_RENDER_BATCH}] (concurrent requests "
                          f"merged into one forward pass), got {batch!r}")
     return batch
+
+
+def render_budget_bytes() -> int:
+    """The render-memory budget: GANART_RENDER_MEMORY_MB, default 2048."""
+    text = os.environ.get(RENDER_MEMORY_ENV, str(DEFAULT_RENDER_MEMORY_MB))
+    try:
+        mb = float(text)
+    except ValueError:
+        mb = float("nan")
+    if not mb > 0 or mb == float("inf"):
+        raise ValueError(f"{RENDER_MEMORY_ENV} must be a number of MB above 0, got {text!r}")
+    return int(mb * 2**20)

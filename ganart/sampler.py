@@ -15,7 +15,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .checkpoint import Checkpoint, load_checkpoint
+from .checkpoint import CONFIG_NAME, Checkpoint, CheckpointError, load_checkpoint, read_config
+from .config import ModelConfig
 from .devices import resolve_device
 from .images import make_grid, to_images
 from .latent import (
@@ -39,12 +40,25 @@ from .limits import (
     MAX_KEYFRAMES,
     METHODS,
     NUM_DIRECTIONS,
+    RENDER_MEMORY_ENV,
+    render_budget_bytes,
 )
 from .models import truncate
 from .recipe import PNG_KEY, Recipe
 
 PCA_SAMPLES = 10_000
 DIRECTION_SEED = 0  # the seed of the w samples behind PCA and the direction stds
+
+
+def render_chunk(cfg: ModelConfig) -> int:
+    """How many images of this shape one forward pass may render within the render-memory budget
+    (at most 32); CheckpointError when even one image would not fit."""
+    per_image, budget = cfg.render_bytes_per_image(), render_budget_bytes()
+    if per_image > budget:
+        raise CheckpointError(
+            f"this model ({cfg.resolution} px) needs about {per_image / 2**20:,.0f} MB to render one image, over "
+            f"the render-memory budget of {budget / 2**20:,.0f} MB (set {RENDER_MEMORY_ENV} to allow more)")
+    return max(1, min(32, budget // per_image))
 
 
 def walk_length(keyframes: int, frames_per_segment: int, loop: bool = True) -> int:
@@ -56,6 +70,7 @@ class Sampler:
     """Generate images from one checkpoint. Create with ``Sampler.load(source)``."""
 
     def __init__(self, checkpoint: Checkpoint, device: str | torch.device = "cpu", source: str = "") -> None:
+        self.chunk = render_chunk(checkpoint.config)  # images per forward pass, within the memory budget
         self.checkpoint = checkpoint
         self.device = resolve_device(device)
         self.G = checkpoint.generator.to(self.device).eval().requires_grad_(False)
@@ -65,13 +80,18 @@ class Sampler:
             self.G.synthesis(self.G.mapping(seeds_to_z([0], self.z_dim).to(self.device)))
 
     @classmethod
-    def load(cls, source: str | os.PathLike[str], device: str | torch.device = "auto") -> Sampler:
-        """Load from a checkpoint folder (or a Hub id "user/name[@revision]", see ganart.hub)."""
+    def load(cls, source: str | os.PathLike[str], device: str | torch.device = "auto",
+             name: str | None = None) -> Sampler:
+        """Load from a checkpoint folder (or a Hub id "user/name[@revision]", see ganart.hub).
+        ``name``: what recipes record as the checkpoint (default: ``source`` as given). A model
+        over the render-memory budget is refused from its config.json, before its weights load."""
         from .hub import resolve_checkpoint  # keeps huggingface_hub off the import path
 
         folder = resolve_checkpoint(str(source))
         dev = resolve_device(device)
-        return cls(load_checkpoint(folder, device="cpu"), dev, source=str(source))
+        if (folder / CONFIG_NAME).is_file():
+            render_chunk(read_config(folder / CONFIG_NAME)[0])
+        return cls(load_checkpoint(folder, device="cpu"), dev, source=name or str(source))
 
     # --- model facts ------------------------------------------------------------------
     @property
@@ -186,7 +206,7 @@ class Sampler:
             raise ValueError("ws holds NaN or inf")
         images: list[Image.Image] = []
         with torch.inference_mode():
-            for chunk in ws.to(self.device).split(32):
+            for chunk in ws.to(self.device).split(self.chunk):
                 images += to_images(self.G.synthesis(chunk))
         return images
 

@@ -24,6 +24,7 @@ from gradio.utils import get_upload_folder
 from PIL import Image
 
 from .batching import RenderBatcher
+from .catalog import CHECKPOINTS_DIR, Catalog, Model, listed
 from .checkpoint import CheckpointError
 from .images import save_animation, upscale
 from .latent import check_finite, check_seed, parse_keyframes, parse_layers
@@ -68,25 +69,29 @@ DISPLAY_SCALE = 4
 # every image the app returns is a file on the server (each slider frame a PNG): every 10 minutes,
 # what is over an hour old is deleted, or a public Space fills its disk
 CACHE_TTL = (600, 3600)
-CHECKPOINTS_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 DEFAULT_CHECKPOINT = CHECKPOINTS_DIR / "emoji64"
 
 
 class Samplers:
-    """Loaded checkpoints by source (a few kept in memory), each with its render batcher."""
+    """Loaded checkpoints (a few kept in memory) by the catalog's key, so the aliases of one model
+    share an entry, each with its render batcher. Only what the catalog allows is loaded."""
 
-    def __init__(self, default: str, keep: int = 3, batch: int = 1) -> None:
-        self.default = default
+    def __init__(self, default: str, keep: int = 3, batch: int = 1, catalog: Catalog | None = None) -> None:
+        self.catalog = catalog or Catalog(default)
+        self.default = self.catalog.default.name
         self.keep = keep
         self.batch = batch
-        # source -> (sampler, its batcher or None); oldest first
+        # model key -> (sampler, its batcher or None); oldest first
         self._loaded: OrderedDict[str, tuple[Sampler, RenderBatcher | None]] = OrderedDict()
-        self._loading: dict[str, Future] = {}  # source -> the load in progress, shared by its requests
+        self._loading: dict[str, Future] = {}  # model key -> the load in progress, shared by its requests
         self._lock = threading.Lock()  # Gradio calls from many worker threads
 
-    def source(self, model: str | None) -> str:
-        """The model a box value names (empty: the default)."""
-        return (model or self.default).strip()
+    def model(self, name: str | None) -> Model:
+        return _call(self.catalog.resolve, name)
+
+    def source(self, name: str | None) -> str:
+        """The public name of the model a box value names (empty: the default)."""
+        return self.model(name).name
 
     def render(self, source: str | None, recipe: Recipe) -> Image.Image:
         """Render through the model's batcher (concurrent callers share forward passes)."""
@@ -96,8 +101,9 @@ class Samplers:
     def get(self, source: str | None = None) -> Sampler:
         return self._entry(source)[0]
 
-    def _entry(self, source: str | None) -> tuple[Sampler, RenderBatcher | None]:
-        source = self.source(source)
+    def _entry(self, name: str | None) -> tuple[Sampler, RenderBatcher | None]:
+        model = self.model(name)
+        source = model.key
         with self._lock:
             if source in self._loaded:
                 self._loaded.move_to_end(source)
@@ -113,9 +119,9 @@ class Samplers:
         # loaded outside the lock: a long Hub download must not stall every other request
         try:
             try:
-                s = Sampler.load(source)
+                s = Sampler.load(model.source, name=model.name)
             except (CheckpointError, ValueError) as e:
-                raise gr.Error(str(e)) from None
+                raise gr.Error(self.catalog.public(str(e), model)) from None
             entry = (s, RenderBatcher(s, max_batch=self.batch) if self.batch > 1 else None)
         except BaseException as e:
             with self._lock:
@@ -131,12 +137,6 @@ class Samplers:
                     dropped.close()  # its thread held the model: close it, or it is never freed
         loading.set_result(entry)
         return entry
-
-
-def local_checkpoints() -> list[str]:
-    if not CHECKPOINTS_DIR.is_dir():
-        return []
-    return sorted(str(p) for p in CHECKPOINTS_DIR.iterdir() if (p / "config.json").is_file())
 
 
 def _seed(value: Any) -> int:
@@ -234,7 +234,10 @@ class App:
         return history, [(img, f"seed {Recipe.from_json(r).seed}") for img, r in history]
 
     def from_history(self, model, history: list[tuple[Any, str]], evt: gr.SelectData):
-        r = Recipe.from_json(history[evt.index][1])
+        index = evt.index
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(history):
+            raise gr.Error(f"No such image in the history: {index!r}")
+        r = _call(Recipe.from_json, history[index][1])
         s = self.samplers.get(model)
         lo, hi = r.layers or (0, s.num_ws)
         return [r.seed, r.psi, r.method, lo, hi, *[r.edits.get(i, 0.0) for i in range(APP_SLIDERS)]]
@@ -333,9 +336,17 @@ class App:
 
     def open_child(self, model, evt: gr.SelectData):
         """A bred child, clicked: show it large with its recipe, its parents in the seed fields."""
-        r = Recipe.from_json(evt.value["caption"])
+        r = _call(Recipe.from_json, _caption(evt))
         img = self.samplers.render(model, r)
         return upscale(img, DISPLAY_SCALE), r.to_json(), r.seed, r.mix_seed
+
+    @staticmethod
+    def pick(evt: gr.SelectData):
+        """An Explore image clicked: its seed (the caption), opened in Create."""
+        caption = _caption(evt)
+        if not caption.strip().isdigit():
+            raise gr.Error(f"Seed must be a whole number from 0 to {MAX_SEED}, got {caption[:20]!r}")
+        return _seed(caption), gr.Tabs(selected="create")
 
     def restore(self, model, path):
         """A PNG the app made -> every Create control, and the exact image."""
@@ -354,16 +365,27 @@ class App:
         return [r.seed, r.psi, r.method, lo, hi, *amounts, upscale(img, DISPLAY_SCALE), r.to_json()]
 
 
+def _caption(evt: gr.SelectData) -> str:
+    """A gallery item's caption, from an event any client may craft."""
+    value = evt.value
+    caption = value.get("caption") if isinstance(value, dict) else None
+    if not isinstance(caption, str):
+        raise gr.Error("That gallery item carries no caption")
+    return caption
+
+
 def _header(s: Sampler) -> str:
     return f"# ganart\nPlay with **{s.name}** ({s.resolution}px). Drag a slider: the image follows."
 
 
 def build_demo(default_source: str, batch: int = APP_RENDER_BATCH,
-               delete_cache: tuple[int, int] | None = CACHE_TTL) -> gr.Blocks:
+               delete_cache: tuple[int, int] | None = CACHE_TTL, allow_any_model: bool | None = None) -> gr.Blocks:
     """The app. ``batch``: up to this many concurrent /generate requests share one forward
     pass (1 = no batching). ``delete_cache``: (every, older than) seconds, Gradio's own cleanup
     of the files the app wrote."""
-    samplers = Samplers(default_source, batch=check_render_batch(batch))
+    catalog = Catalog(default_source, listed(), allow_any=allow_any_model)
+    samplers = Samplers(default_source, batch=check_render_batch(batch), catalog=catalog)
+    default = catalog.default.name  # the page and its links show names, never server paths
     app = App(samplers)
     try:
         s = samplers.get()
@@ -371,13 +393,12 @@ def build_demo(default_source: str, batch: int = APP_RENDER_BATCH,
         raise CheckpointError(e.message) from None
     with gr.Blocks(title="ganart", delete_cache=delete_cache) as demo:
         header = gr.Markdown(_header(s))
-        layers_model = gr.State(default_source.strip())  # the model the layer range was set for
+        layers_model = gr.State(default)  # the model the layer range was set for
         with gr.Row():
             # shipped models listed by folder name (the value stays the path the server loads)
-            choices = [(Path(c).name, c) for c in local_checkpoints()] or [default_source]
-            model = gr.Dropdown(choices=choices, value=default_source,
-                                label="Model (a folder in checkpoints/ or a Hub id user/name)",
-                                allow_custom_value=True, elem_id="model")
+            label = "Model (a name, a folder or a Hub id user/name)" if catalog.allow_any else "Model"
+            model = gr.Dropdown(choices=catalog.names(), value=default, label=label,
+                                allow_custom_value=catalog.allow_any, elem_id="model")
         with gr.Tabs() as tabs:
             with gr.Tab("Create", id="create"):
                 with gr.Row():
@@ -476,7 +497,7 @@ def build_demo(default_source: str, batch: int = APP_RENDER_BATCH,
         demo.load(app.from_url, [model], [model, layers_model, header, seed, psi, method, layer_lo, layer_hi, *sliders],
                   api_visibility="private").then(app.generate, controls, outs, api_visibility="private")
         # keep the page URL in step with the image (in the browser only), so a copied link reproduces it
-        url_js = URL_JS.replace("DEFAULT_MODEL", json.dumps(default_source.strip()))
+        url_js = URL_JS.replace("DEFAULT_MODEL", json.dumps(default))
         for c in controls:
             c.change(None, controls, None, js=url_js, api_visibility="private")
 
@@ -486,10 +507,7 @@ def build_demo(default_source: str, batch: int = APP_RENDER_BATCH,
                       api_visibility="private").then(app.explore, [model, ex_start, ex_count, psi], gallery,
                                                      api_visibility="private")
 
-        def pick(evt: gr.SelectData):  # the seed clicked, opened in Create (it changed out of sight)
-            return int(evt.value["caption"]), gr.Tabs(selected="create")
-
-        gallery.select(pick, None, [seed, tabs], api_visibility="private")
+        gallery.select(app.pick, None, [seed, tabs], api_visibility="private")
 
         # --- Animate -----------------------------------------------------------------------
         run = go.click(app.walk, [model, keys, segment_frames, fps, psi], [frame, anim], api_name="walk")

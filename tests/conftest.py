@@ -85,6 +85,18 @@ def app_url(session_ckpt):
     demo.close()
 
 
+@pytest.fixture(scope="session")
+def open_app_url(session_ckpt):
+    """The app as run locally with GANART_ALLOW_ANY_MODEL=1: a visitor may open any folder."""
+    from ganart.ui import build_demo, launch
+
+    demo = build_demo(str(session_ckpt), allow_any_model=True)
+    port = free_port()
+    launch(demo, port=port, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 

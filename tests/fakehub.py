@@ -108,6 +108,7 @@ class FakeHub:
         self.repos: dict[str, RepoSpec] = dict(repos or {})
         self.page_size = page_size
         self.errors: list[str] = []  # exceptions raised in the handler (answered 500)
+        self.failing: set[str] = set()  # route kinds ("paths-info", "tree", ...) that answer 503, as an outage
         self._requests: list[Request] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -232,6 +233,9 @@ def _make_handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             hub._record(Request(self.command, split.path, split.query, kind, groups.get("repo", ""),
                                 groups.get("rev", "main" if kind == "info" else ""), groups.get("file", ""),
                                 {k.lower(): v for k, v in self.headers.items()}))
+            if kind in hub.failing:
+                self._send(503, b"the fake Hub is down for this route", "text/plain", {})
+                return
             try:
                 if kind == "unknown":
                     raise _NotFound("", f"the fake Hub does not serve {self.command} {split.path}")

@@ -12,6 +12,7 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
+from ganart.catalog import Catalog
 from ganart.limits import APP_SLIDERS
 from ganart.recipe import Recipe
 from ganart.ui import App, Samplers
@@ -19,7 +20,7 @@ from ganart.ui import App, Samplers
 
 @pytest.fixture(scope="module")
 def server(app_url, session_ckpt):
-    return Client(app_url, verbose=False), str(session_ckpt)
+    return Client(app_url, verbose=False), "tiny"  # the app names its models; it never takes a path
 
 
 ZERO = [0.0] * 8
@@ -44,6 +45,11 @@ def test_callbacks_service_level(session_ckpt, tmp_path):
     assert len(kids) == 4 and len({k[1] for k in kids}) == 4
 
 
+def open_app(ck) -> App:
+    """The app as run locally with GANART_ALLOW_ANY_MODEL=1: any folder may be opened."""
+    return App(Samplers(str(ck), catalog=Catalog(str(ck), allow_any=True)))
+
+
 @pytest.mark.parametrize(
     "call, message",
     [
@@ -59,7 +65,7 @@ def test_callbacks_service_level(session_ckpt, tmp_path):
         (lambda a: list(a.walk(None, "1 4294967296", 4, 10, 0.7)), r"keyframe seed must be in \[0, 4294967295\]"),
         (lambda a: list(a.explore(None, 0, 1000, 0.7)), "1 to 64"),
         (lambda a: a.restore(None, None), "Drop a PNG"),
-        (lambda a: a.generate("/no/such/model", 1, 0.7, "sefa", 0, 4, *ZERO), "no such checkpoint"),
+        (lambda a: a.generate("/no/such/model", 1, 0.7, "sefa", 0, 4, *ZERO), "unknown model '/no/such/model'"),
         # NaN, None, text or a fraction for a whole-number control died in int() (a bare "Error")
         (lambda a: a.generate(None, 1, 0.7, "sefa", float("nan"), 4, *ZERO), "Layer range start must be a whole"),
         (lambda a: a.generate(None, 1, 0.7, "sefa", 0, None, *ZERO), "Layer range end must be a whole"),
@@ -187,8 +193,8 @@ def test_picking_another_model_spans_its_layers(session_ckpt, tmp_path):
     from ganart.checkpoint import CheckpointMeta, save_checkpoint
 
     wide = save_checkpoint(tiny_generator(resolution=32), tmp_path / "wide", CheckpointMeta(name="wide32"))
-    app = App(Samplers(str(session_ckpt)))
-    header, lo, hi, spanned, *labels = app.model_changed(str(wide), str(session_ckpt), "sefa")
+    app = open_app(session_ckpt)
+    header, lo, hi, spanned, *labels = app.model_changed(str(wide), "tiny", "sefa")
     assert [u["label"] for u in labels[:2]] == ["Direction 0", "Direction 1"]
     assert "**wide32** (32px)" in header and spanned == str(wide)
     assert lo["maximum"] == 7 and lo["value"] == 0 and hi["maximum"] == 8 and hi["value"] == 8
@@ -209,7 +215,7 @@ def test_a_link_carries_the_model_and_the_layer_range(session_ckpt, tmp_path):
     from ganart.checkpoint import CheckpointMeta, save_checkpoint
 
     wide = str(save_checkpoint(tiny_generator(resolution=32), tmp_path / "wide", CheckpointMeta(name="wide32")))
-    app = App(Samplers(str(session_ckpt)))
+    app = open_app(session_ckpt)
     out = app.from_url(None, gr.Request(query_params={"model": wide, "seed": "5", "edits": "0:2", "layers": "2-5"}))
     model, spanned, header, seed, psi, method, lo, hi, *amounts = out
     assert model == spanned == wide and "**wide32**" in header and seed == 5 and amounts[0] == 2.0
@@ -220,7 +226,7 @@ def test_a_link_carries_the_model_and_the_layer_range(session_ckpt, tmp_path):
     assert (header, lo, hi, spanned) == (gr.skip(),) * 4 and len(labels) == APP_SLIDERS
     # no model in the link: the one shown; no layers: all of them
     model, spanned, _, _, _, _, lo, hi, *_ = app.from_url(None, gr.Request(query_params={"seed": "1"}))
-    assert model == spanned == str(session_ckpt) and (lo["value"], hi["value"]) == (0, 6)
+    assert model == spanned == "tiny" and (lo["value"], hi["value"]) == (0, 6)
 
 
 @pytest.mark.parametrize("query, message", [
@@ -228,7 +234,7 @@ def test_a_link_carries_the_model_and_the_layer_range(session_ckpt, tmp_path):
     ({"layers": "-1-3"}, "Bad layers in the link"),
     ({"layers": "4-2"}, "layers"),
     ({"layers": "0-99"}, "layers"),
-    ({"model": "/no/such/model"}, "no such checkpoint"),
+    ({"model": "/no/such/model"}, "unknown model '/no/such/model'"),
 ])
 def test_a_bad_link_is_a_clear_error(session_ckpt, query, message):
     with pytest.raises(gr.Error, match=message):
@@ -255,7 +261,7 @@ def test_a_running_app_deletes_what_it_wrote(session_ckpt, tmp_path, monkeypatch
     launch(demo, port=port, prevent_thread_lock=True, quiet=True)
     try:
         client = Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=str(tmp_path / "dl"))
-        ck = str(session_ckpt)
+        ck = "tiny"
         client.predict(ck, 4, 0.7, "sefa", 0, 6, *ZERO, api_name="/generate")
         client.predict(ck, 4, 0.7, "sefa", 0, 6, *ZERO, api_name="/download")
         list(client.submit(ck, "1 2", 2, 8, 0.7, api_name="/walk"))
@@ -287,7 +293,7 @@ def test_a_model_dropped_from_memory_is_freed_with_its_render_thread(session_ckp
     from ganart.checkpoint import CheckpointMeta, save_checkpoint
 
     other = save_checkpoint(tiny_generator(seed=1), tmp_path / "other", CheckpointMeta(name="other"))
-    samplers = Samplers(str(session_ckpt), keep=1, batch=4)
+    samplers = Samplers(str(session_ckpt), keep=1, batch=4, catalog=Catalog(str(session_ckpt), allow_any=True))
     first = samplers.get()
     recipe = first.recipe(3)
     samplers.render(None, recipe)
@@ -317,7 +323,7 @@ def test_loading_a_model_does_not_stall_other_models(session_ckpt, tmp_path, mon
     from ganart.sampler import Sampler
 
     other = str(save_checkpoint(tiny_generator(seed=1), tmp_path / "other", CheckpointMeta(name="other")))
-    samplers = Samplers(str(session_ckpt), batch=4)
+    samplers = Samplers(str(session_ckpt), batch=4, catalog=Catalog(str(session_ckpt), allow_any=True))
     recipe = samplers.get().recipe(2)
     release, loads, real_load = threading.Event(), [], Sampler.load
 
@@ -349,7 +355,7 @@ def test_sliders_carry_the_checkpoints_direction_names(session_ckpt, tmp_path):
     from ganart.checkpoint import CheckpointMeta, save_checkpoint
 
     named = str(save_checkpoint(tiny_generator(), tmp_path / "named", CheckpointMeta(directions={"pca": ["", "hue"]})))
-    app = App(Samplers(str(session_ckpt)))
+    app = open_app(session_ckpt)
     assert [u["label"] for u in app.slider_labels(named, "pca")][:3] == ["Direction 0", "Direction 1: hue", "Direction 2"]
     assert [u["label"] for u in app.slider_labels(None, "sefa")] == [f"Direction {i}" for i in range(8)]
     with pytest.raises(gr.Error, match="method must be one of"):
@@ -390,7 +396,7 @@ def test_the_app_merges_concurrent_generates_by_default(session_ckpt, monkeypatc
     ui.launch(demo, port=port, prevent_thread_lock=True, quiet=True)
     try:
         clients = [Client(f"http://127.0.0.1:{port}/", verbose=False) for _ in range(8)]
-        ck = str(session_ckpt)
+        ck = "tiny"
 
         def call(i):
             return clients[i].predict(ck, 100 + i, 0.7, "sefa", 0, 6, *ZERO, api_name="/generate")

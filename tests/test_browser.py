@@ -172,7 +172,7 @@ def test_seed_url_sets_the_seed(page, url, browser, output_dir):
     phone.close()
 
 
-def test_picking_another_model_retunes_the_layer_range(page, url, tmp_path, output_dir):
+def test_picking_another_model_retunes_the_layer_range(page, open_app_url, tmp_path, output_dir):
     # The layer range kept the first model's span: a 32 px model (8 layers) was edited on
     # its first 6 only, and the header still named the old model.
     from conftest import tiny_generator
@@ -180,7 +180,7 @@ def test_picking_another_model_retunes_the_layer_range(page, url, tmp_path, outp
     from ganart.checkpoint import CheckpointMeta, save_checkpoint
 
     wide = save_checkpoint(tiny_generator(resolution=32), tmp_path / "wide", CheckpointMeta(name="wide32"))
-    page.goto(url)
+    page.goto(open_app_url)
     first = wait_image_change(page, "create-image", "")
     assert page.locator("#layer-hi input[type=range]").first.get_attribute("max") == "6"
     box = page.locator("#model input").first
@@ -213,14 +213,14 @@ def wait_recipe(page, check, timeout: float = 30.0):
     raise AssertionError(f"recipe never matched: {recipe_text(page)!r}")
 
 
-def test_a_copied_link_reproduces_the_image(page, url, browser, tmp_path):
+def test_a_copied_link_reproduces_the_image(page, open_app_url, browser, tmp_path):
     # The link carried seed, psi and edits only: an edit on layers 2-6 reopened on all layers
     # (another image), and a link to another model opened the default one.
     from conftest import tiny_generator
 
     from ganart.checkpoint import CheckpointMeta, save_checkpoint
 
-    page.goto(url)
+    page.goto(open_app_url)
     wait_image_change(page, "create-image", "")
     lo = page.locator("#layer-lo input[type=number]").first
     lo.fill("2")
@@ -236,7 +236,7 @@ def test_a_copied_link_reproduces_the_image(page, url, browser, tmp_path):
     other.context.close()
 
     wide = save_checkpoint(tiny_generator(resolution=32), tmp_path / "wide", CheckpointMeta(name="wide32"))
-    page.goto(f"{url}?model={wide}&seed=5&edits=0:2&layers=2-5")
+    page.goto(f"{open_app_url}?model={wide}&seed=5&edits=0:2&layers=2-5")
     page.get_by_text("wide32").first.wait_for()
     r = wait_recipe(page, lambda r: r.seed == 5 and r.layers == (2, 5))
     page.wait_for_timeout(1500)  # the model box's own change event has run by now: the range stayed
@@ -264,14 +264,14 @@ def test_clicking_an_explored_seed_opens_it_in_create(page, url):
     assert page.get_by_role("tab", name="Create").get_attribute("aria-selected") == "true"
 
 
-def test_sliders_are_labelled_with_what_the_model_says_its_directions_do(page, url, tmp_path):
+def test_sliders_are_labelled_with_what_the_model_says_its_directions_do(page, open_app_url, tmp_path):
     from conftest import tiny_generator
 
     from ganart.checkpoint import CheckpointMeta, save_checkpoint
 
     named = save_checkpoint(tiny_generator(seed=3), tmp_path / "named", CheckpointMeta(
         name="named", directions={"sefa": ["colour: blue ↔ red", "", "size"], "pca": ["hue"]}))
-    page.goto(url)
+    page.goto(open_app_url)
     wait_image_change(page, "create-image", "")
     assert page.locator("#dir0").get_by_text("Direction 0", exact=True).count() == 1
     box = page.locator("#model input").first
@@ -305,12 +305,12 @@ def test_history_thumbnails_are_whole(page, url, output_dir):
         assert b["width"] <= 100 and b["y"] >= strip["y"] and b["y"] + b["height"] <= strip["y"] + strip["height"], (b, strip)
 
 
-def test_a_model_that_does_not_load_is_reported_once(page, url, tmp_path):
+def test_a_model_that_does_not_load_is_reported_once(page, open_app_url, tmp_path):
     # Two handlers loaded the model box's value on its change (header and layer range, and
     # slider labels): a bad path raised the same error twice, shown as one toast marked "(2)"
     # with the message written out twice.
     missing = tmp_path / "no-such-model"
-    page.goto(url)
+    page.goto(open_app_url)
     first = wait_image_change(page, "create-image", "")
     box = page.locator("#model input").first
     box.fill(str(missing))

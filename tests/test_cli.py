@@ -26,7 +26,8 @@ def test_sample_writes_pngs_grid_and_recipes(session_ckpt, tmp_path):
     assert names == ["grid.png", "seed0000000000.png", "seed0000000001.png", "seed0000000002.png",
                      "seed0000000007.png"]
     again = tmp_path / "again"
-    assert main(["sample", "--recipe", str(out / "seed0000000007.png"), "--out", str(again)]) == 0
+    assert main(["sample", "--recipe", str(out / "seed0000000007.png"), "--checkpoint", str(session_ckpt),
+                 "--out", str(again)]) == 0
     a = np.asarray(Image.open(out / "seed0000000007.png"))
     b = np.asarray(Image.open(again / "seed0000000007.png"))
     assert np.array_equal(a, b)
@@ -49,7 +50,8 @@ def test_sample_mixes_styles_and_reads_recipe_json(session_ckpt, sampler, tmp_pa
     # the recipe as the app's Recipe box shows it, saved as .json, regenerates the same pixels
     recipe = Image.open(out / "seed0000000004-mix0000000009.png").text["ganart-recipe"]
     (tmp_path / "r.json").write_text(recipe)
-    assert main(["sample", "--recipe", str(tmp_path / "r.json"), "--out", str(tmp_path / "again")]) == 0
+    assert main(["sample", "--recipe", str(tmp_path / "r.json"), "--checkpoint", str(session_ckpt),
+                 "--out", str(tmp_path / "again")]) == 0
     assert np.array_equal(np.asarray(Image.open(tmp_path / "again" / "seed0000000004-mix0000000009.png")), mixed)
 
 

@@ -175,3 +175,157 @@ def test_naming_directions_of_a_bad_checkpoint_changes_nothing(tiny_ckpt):
                         "--name", "0=size"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "Traceback" not in r.stderr and "meta.images_seen" in r.stderr, r.stderr
     assert {p.name: p.read_bytes() for p in tiny_ckpt.iterdir()} == before
+
+
+# --- training data (finding 12) -------------------------------------------------------------
+
+
+def test_a_file_name_that_is_not_utf8_is_skipped_and_named(tmp_path, monkeypatch):
+    """One such name aborted `ganart train` with an error that did not name the file."""
+    import os
+
+    from ganart.training.data import Preprocess, export_dataset, load_folder
+
+    monkeypatch.setenv("GANART_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(3):
+        Image.new("RGB", (8, 8), (60 * i, 0, 0)).save(folder / f"ok{i}.png")
+    Image.new("RGB", (8, 8), "blue").save(os.fsdecode(bytes(folder) + b"/caf\xe9.png"))  # Latin-1 bytes
+    with pytest.warns(UserWarning, match=r"skipped 1 image file\(s\) in .*imgs whose names are not UTF-8: b'caf\\xe9.png'"):
+        arr = load_folder(folder, Preprocess(resolution=8))
+    assert arr.shape == (3, 8, 8, 3)
+    with pytest.warns(UserWarning, match="not UTF-8"):
+        assert export_dataset(str(folder), tmp_path / "out", Preprocess(resolution=8)) == 3
+
+
+# --- what a visitor may load (findings 2, 5, 8, 9, 10) ---------------------------------------
+
+ZERO = [0.0] * 8
+
+
+def app_for(default: Path, **catalog):
+    import gradio as gr  # noqa: F401  (the app's errors are gr.Error)
+
+    from ganart.catalog import Catalog
+    from ganart.ui import App, Samplers
+
+    return App(Samplers(str(default), catalog=Catalog(str(default), **catalog)))
+
+
+@pytest.mark.parametrize("name", ["/etc", "/", "~", "~/.ssh", "../../etc", "checkpoints/../ganart",
+                                  "someone/some-model", "someone/model@main", "emoji64/", "x" * 500])
+def test_a_public_app_loads_only_the_models_it_serves(session_ckpt, name):
+    """Any folder on the server loaded as a model, and the errors told a visitor whether a path
+    existed (and the keys of any config.json found): now every other name gets one message."""
+    import gradio as gr
+
+    app = app_for(session_ckpt)
+    with pytest.raises(gr.Error) as e:
+        app.recipe(name, 1, 0.7, "sefa", 0, 6, *ZERO)
+    shown = name[:60] + ("…" if len(name) > 60 else "")
+    assert e.value.message == f"unknown model {shown!r}: this app serves tiny, emoji64"
+    assert app.recipe("tiny", 1, 0.7, "sefa", 0, 6, *ZERO).checkpoint == "tiny"
+    assert app.recipe("", 1, 0.7, "sefa", 0, 6, *ZERO).checkpoint == "tiny"
+
+
+def test_aliases_of_one_folder_share_one_loaded_model(session_ckpt):
+    """39 spellings of checkpoints/emoji64 forced 39 loads and evicted the default model."""
+    app = app_for(session_ckpt, allow_any=True)
+    for alias in (str(session_ckpt), str(session_ckpt) + "/", str(session_ckpt).replace("/tiny", "//tiny"),
+                  str(session_ckpt / ".." / "tiny"), "tiny"):
+        assert app.recipe(alias, 1, 0.7, "sefa", 0, 6, *ZERO).checkpoint == "tiny"
+    assert len(app.samplers._loaded) == 1
+
+
+def test_a_very_long_model_name_is_one_clear_message(session_ckpt):
+    """A 500-character name: an uncaught ENAMETOOLONG and a generic error."""
+    import gradio as gr
+
+    app = app_for(session_ckpt, allow_any=True)
+    with pytest.raises(gr.Error, match="a model name is printable text of 1 to 200 characters"):
+        app.recipe("a" * 500, 1, 0.7, "sefa", 0, 6, *ZERO)
+    with pytest.raises(CheckpointError, match="not a usable path .*File name too long"):
+        load_checkpoint("/tmp/" + "c" * 400)
+
+
+def test_no_server_path_reaches_a_client(session_ckpt, tmp_path):
+    """/config, /gradio_api/info, recipes, PNGs and errors named the server's folders."""
+    import urllib.request
+
+    from conftest import free_port
+    from gradio_client import Client
+
+    from ganart.ui import build_demo, launch
+
+    secret = str(session_ckpt.parent)
+    demo = build_demo(str(session_ckpt), delete_cache=None)
+    port = free_port()
+    launch(demo, port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for route in ("/config", "/gradio_api/info"):
+            with urllib.request.urlopen(base + route, timeout=30) as r:
+                body = r.read().decode()
+            assert secret not in body and "tiny" in body, route
+        client = Client(base + "/", verbose=False, download_files=str(tmp_path / "dl"))
+        image, recipe = client.predict("tiny", 3, 0.7, "sefa", 0, 6, *ZERO, api_name="/generate")
+        assert json.loads(recipe)["checkpoint"] == "tiny" and secret not in recipe
+        png = client.predict("tiny", 3, 0.7, "sefa", 0, 6, *ZERO, api_name="/download")[0]
+        assert Recipe.from_png(png).checkpoint == "tiny"
+        with pytest.raises(Exception) as e:
+            client.predict(secret, 3, 0.7, "sefa", 0, 6, *ZERO, api_name="/generate")
+        assert "not in the list of choices: ['tiny', 'emoji64']" in str(e.value)  # refused, nothing said of the disk
+        assert "no such" not in str(e.value)
+    finally:
+        demo.close()
+
+
+def test_a_recipe_file_does_not_choose_what_the_cli_loads(session_ckpt, tmp_path):
+    """`ganart sample --recipe X.png` loaded whatever folder or Hub id the PNG named."""
+    evil = save_png(Image.new("RGB", (4, 4)), tmp_path / "evil.png",
+                    Recipe(seed=1, checkpoint="someone/anything"))
+    r = subprocess.run([sys.executable, "-m", "ganart", "sample", "--recipe", str(evil), "--out", str(tmp_path)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "the recipe names the model 'someone/anything'" in r.stderr, r.stderr
+    assert "pass --checkpoint" in r.stderr
+    shipped = save_png(Image.new("RGB", (4, 4)), tmp_path / "ok.png", Recipe(seed=1, checkpoint="emoji64"))
+    r = subprocess.run([sys.executable, "-m", "ganart", "sample", "--recipe", str(shipped), "--out",
+                        str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and (tmp_path / "out" / "seed0000000001.png").is_file(), r.stderr
+
+
+# --- crafted gallery events (finding 13) ----------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [{"caption": "-1"}, {"caption": "abc"}, {"caption": "4294967296"},
+                                   {"caption": None}, None, "7", {"no": "caption"}])
+def test_an_explore_click_takes_only_a_real_seed(session_ckpt, value):
+    import gradio as gr
+
+    app = app_for(session_ckpt)
+    with pytest.raises(gr.Error, match="Seed|caption"):
+        app.pick(gr.SelectData(None, {"index": 0, "value": value, "selected": True}))
+    seed, _ = app.pick(gr.SelectData(None, {"index": 0, "value": {"caption": "12"}, "selected": True}))
+    assert seed == 12
+
+
+@pytest.mark.parametrize("index", [5, -1, "0", None, 1.5])
+def test_a_history_click_takes_only_an_entry_it_has(session_ckpt, index):
+    import gradio as gr
+
+    app = app_for(session_ckpt)
+    history = [(None, Recipe(seed=4).to_json())]
+    with pytest.raises(gr.Error, match="history"):
+        app.from_history(None, history, gr.SelectData(None, {"index": index, "value": None, "selected": True}))
+    assert app.from_history(None, history, gr.SelectData(None, {"index": 0, "value": None, "selected": True}))[0] == 4
+
+
+@pytest.mark.parametrize("value", [None, {"caption": None}, {"caption": "{not json"}, {"caption": "[" * 9999},
+                                   {"caption": json.dumps({"seed": -3})}, "x"])
+def test_a_child_click_takes_only_a_valid_recipe(session_ckpt, value):
+    import gradio as gr
+
+    app = app_for(session_ckpt)
+    with pytest.raises(gr.Error):
+        app.open_child(None, gr.SelectData(None, {"index": 0, "value": value, "selected": True}))

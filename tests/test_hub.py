@@ -136,44 +136,6 @@ def test_model_card_is_written_refreshed_and_hand_written_words_are_kept(session
     assert card_text(ck) == words  # what `ganart push` uploads
 
 
-def test_oversized_files_on_the_hub_are_refused_before_download(hub_cache, monkeypatch, sampler):
-    """A hostile repo's 50 GB model.safetensors filled the disk before the loader could refuse it:
-    the sizes the Hub reports are checked first. The Hub cannot be reached from here, so its answer
-    is stood in for with huggingface_hub's own RepoFile objects, built from the JSON the Hub sends;
-    the download itself is the library's real snapshot_download on the offline cache."""
-    import huggingface_hub
-    from huggingface_hub.hf_api import RepoFile
-
-    sizes = {"config.json": 900, "model.safetensors": 50 * 10**9, "README.md": 2000}
-    asked, fetched = [], []
-    real_download = huggingface_hub.snapshot_download
-
-    def paths_info(self, repo_id, paths, *, revision=None, **kw):
-        asked.append((repo_id, revision))
-        return [RepoFile(path=p, size=sizes[p], oid="0" * 40,
-                         lfs={"size": sizes[p], "oid": "0" * 64, "pointerSize": 134})
-                for p in paths if p in sizes]
-
-    def download(repo_id, **kw):
-        fetched.append(repo_id)
-        return real_download(repo_id, **kw)
-
-    monkeypatch.setattr(huggingface_hub.HfApi, "get_paths_info", paths_info)
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", download)
-    with pytest.raises(CheckpointError, match=r"evil/huge: model\.safetensors is 50,000 MB on the Hub"):
-        Sampler.load("evil/huge@v2", device="cpu")
-    assert asked == [("evil/huge", "v2")] and fetched == []
-
-    sizes.update({"model.safetensors": 10**6, "README.md": 10**9})  # nor a 1 GB card
-    with pytest.raises(CheckpointError, match=r"README\.md is 1,000 MB"):
-        Sampler.load("someone/tiny-gan", device="cpu")
-    assert fetched == []
-
-    sizes["README.md"] = 2000  # a sane repo is fetched
-    s = Sampler.load("someone/tiny-gan", device="cpu")
-    assert fetched == ["someone/tiny-gan"] and s.sha256 == sampler.sha256
-
-
 # --- against a fake Hub on 127.0.0.1 (tests/fakehub.py): the real huggingface_hub client, over HTTP ---------
 
 MAIN_SHA = "a1" * 20
@@ -278,12 +240,60 @@ def test_fake_hub_oversized_file_is_refused_before_any_download(fake_hub, tmp_pa
 
 
 def test_fake_hub_repo_that_is_not_a_ganart_checkpoint(fake_hub, tmp_path):
-    """A transformers-style repo: it downloads, and its config.json is refused, naming the file."""
+    """A transformers-style repo: its config.json alone is fetched and refused, its weights never
+    are, and what was fetched is deleted (five such repos once left 501 MB on the disk)."""
     import json
 
     files, _ = _checkpoint_files(tmp_path, seed=5)
     config = {"architectures": ["BertModel"], "model_type": "bert", "hidden_size": 8}
     fake_hub.add_repo("someone/bert", refs={"main": MAIN_SHA},
                       commits={MAIN_SHA: {**files, "config.json": json.dumps(config).encode()}})
-    with pytest.raises(CheckpointError, match=r"config\.json: unknown config keys: architectures, hidden_size, model_type"):
+    with pytest.raises(CheckpointError, match=r"^someone/bert: not a ganart checkpoint \(unknown config keys: "
+                                              r"architectures, hidden_size, model_type\)$"):
         Sampler.load("someone/bert", device="cpu")
+    assert fake_hub.files_fetched("someone/bert") == ["config.json"]
+    cache = tmp_path / "fake-hub-cache"
+    assert not (cache / "models--someone--bert").exists() or not any((cache / "models--someone--bert").rglob("*.*"))
+
+
+def test_fake_hub_sizes_unknown_means_nothing_is_downloaded(fake_hub, tmp_path):
+    """When the Hub cannot say how big the files are, nothing is fetched (the size cap was
+    skipped and a 944 MB file came down); a checkpoint already in the cache still loads."""
+    files, _ = _checkpoint_files(tmp_path, seed=6)
+    fake_hub.add_repo("someone/tiny", refs={"main": MAIN_SHA}, commits={MAIN_SHA: files})
+    fake_hub.failing = {"paths-info"}
+    with pytest.raises(CheckpointError, match="someone/tiny: not in the local cache and the Hub cannot be reached"):
+        Sampler.load("someone/tiny", device="cpu")
+    assert fake_hub.files_fetched("someone/tiny") == [] and fake_hub.files_fetched("someone/tiny", "HEAD") == []
+    fake_hub.failing = set()
+    first = Sampler.load("someone/tiny", device="cpu")  # now it is cached
+    fake_hub.failing = {"paths-info"}
+    fake_hub.clear()
+    assert Sampler.load("someone/tiny", device="cpu").sha256 == first.sha256
+    assert fake_hub.files_fetched("someone/tiny") == []
+
+
+def test_fake_hub_downloads_stay_under_the_quota_least_recently_used_out(fake_hub, tmp_path, monkeypatch):
+    from huggingface_hub import scan_cache_dir
+
+    from ganart.hub import QUOTA_ENV
+
+    for i, name in enumerate(("someone/a", "someone/b", "someone/c")):
+        files, _ = _checkpoint_files(tmp_path, seed=10 + i)  # the same shape: the same size on disk
+        fake_hub.add_repo(name, refs={"main": MAIN_SHA}, commits={MAIN_SHA: files})
+    cache = tmp_path / "fake-hub-cache"
+
+    def cached() -> set[str]:
+        return {p.name for p in cache.glob("models--*") if any(p.rglob("*.safetensors"))}
+
+    Sampler.load("someone/a", device="cpu")
+    size = next(iter(scan_cache_dir().repos)).size_on_disk
+    monkeypatch.setenv(QUOTA_ENV, str(2.5 * size / 2**20))  # room for two
+    Sampler.load("someone/b", device="cpu")
+    Sampler.load("someone/a", device="cpu")  # a is used again: b is now the least recent
+    assert cached() == {"models--someone--a", "models--someone--b"}
+    Sampler.load("someone/c", device="cpu")
+    assert cached() == {"models--someone--a", "models--someone--c"}
+    monkeypatch.setenv(QUOTA_ENV, "0")  # even at 0 the model just loaded stays
+    Sampler.load("someone/b", device="cpu")
+    assert cached() == {"models--someone--b"}

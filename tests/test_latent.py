@@ -107,12 +107,14 @@ def test_layer_slice_rejects(bad):
 
 def test_check_edits():
     assert check_edits({"2": 1, 0: -0.5, 3: 0}) == {0: -0.5, 2: 1.0}
+    assert check_edits({31: 1.0}) == {31: 1.0}  # the last direction
     for bad, msg in [
         ({0: float("nan")}, "finite"),
         ({0: float("inf")}, "finite"),
         ({0: 1e9}, r"\[-20.0, 20.0\]"),
         ({-1: 1}, "index"),
         ({99: 1}, "index"),
+        ({32: 1}, r"edit direction index must be in \[0, 31\], got 32"),  # one past the last
         ({"x": 1}, "integer"),
         ({0: "big"}, "number"),
         ([1, 2], "dict"),

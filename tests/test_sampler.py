@@ -173,6 +173,11 @@ def test_batch_limits(sampler):
         sampler.generate_batch([])
     with pytest.raises(ValueError, match="batch"):
         sampler.generate_batch(range(MAX_BATCH + 1))
+    too_many = [sampler.recipe(0)] * (MAX_BATCH + 1)  # render_many's own check, for any caller
+    with pytest.raises(ValueError, match=f"a batch holds 1 to {MAX_BATCH} images, got {MAX_BATCH + 1}"):
+        sampler.render_many(too_many)
+    with pytest.raises(ValueError, match="a batch holds 1 to"):
+        sampler.render_many([])
     grid = sampler.grid([0, 1, 2, 3, 4], cols=3)
     assert grid.size == (3 * 16 + 4 * 2, 2 * 16 + 3 * 2)
 
@@ -256,6 +261,7 @@ def test_render_batcher_merges_threads_and_isolates_errors(sampler):
     for r, im in zip(recipes, results[:-1]):
         assert np.array_equal(pixels(im), pixels(sampler.render(r)))
     assert max(batcher.batches) > 1  # concurrent calls really shared forward passes
+    assert sum(batcher.batches) == len(recipes)  # the bad one failed in its caller, never joined a batch
     with pytest.raises(ValueError, match="max_batch"):
         RenderBatcher(sampler, max_batch=0)
 

@@ -142,12 +142,30 @@ def _warn_skipped(names: list[str], where: object) -> None:
         warnings.warn(f"skipped {len(names)} unreadable image file(s) in {where}: {shown}", stacklevel=3)
 
 
+def _utf8(name: str) -> bool:
+    """Whether a file name (as Python decoded it from the file system) is valid UTF-8 text: a
+    name with other bytes comes back with surrogates that cannot be hashed, logged or re-created."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def folder_files(folder: Path) -> list[tuple[str, Path]]:
-    """(path relative to ``folder``, path) for every image file under it, sorted."""
+    """(path relative to ``folder``, path) for every image file under it, sorted; files whose
+    names are not UTF-8 are skipped with a warning that names them (as their bytes)."""
     files = list_images(folder)
-    if not files:
+    named = [(str(p.relative_to(folder)), p) for p in files]
+    odd = [name for name, _ in named if not _utf8(name)]
+    if odd:
+        shown = ", ".join(repr(os.fsencode(name)) for name in odd[:3]) + (", ..." if len(odd) > 3 else "")
+        warnings.warn(f"skipped {len(odd)} image file(s) in {folder} whose names are not UTF-8: {shown}",
+                      stacklevel=3)
+    named = [(name, p) for name, p in named if _utf8(name)]
+    if not named:
         raise DataError(f"{folder}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
-    return [(str(p.relative_to(folder)), p) for p in files]
+    return named
 
 
 def _file_digest(path: Path) -> bytes:
