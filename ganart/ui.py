@@ -14,6 +14,7 @@ import os
 import random
 import tempfile
 import threading
+import time
 from collections import OrderedDict
 from concurrent.futures import Future
 from pathlib import Path
@@ -158,6 +159,50 @@ def _whole(value: Any, what: str) -> int:
     if not math.isfinite(f) or f != int(f):
         raise gr.Error(f"{what} must be a whole number, got {value!r}")
     return int(f)
+
+
+def sweep_empty_folders(root: Path, older_than_s: float) -> int:
+    """Remove the empty folders under ``root`` (not ``root``) unchanged for ``older_than_s``:
+    Gradio's delete_cache removes the files it wrote, never the folder each one sat in, and a
+    busy app left thousands a minute. Returns how many went."""
+    now, removed = time.time(), 0
+    for folder, _subfolders, names in os.walk(root, topdown=False):
+        path = Path(folder)
+        if path == root or names:
+            continue
+        try:
+            if now - path.stat().st_mtime >= older_than_s and not any(path.iterdir()):
+                path.rmdir()
+                removed += 1
+        except OSError:  # in use, or gone meanwhile
+            continue
+    return removed
+
+
+def _start_sweeper(every_s: float, older_than_s: float) -> None:
+    """One thread per process sweeps Gradio's cache folder on delete_cache's schedule (the
+    shortest any app of the process asked for)."""
+    global _SWEEPER
+    with _SWEEPER_LOCK:
+        _SCHEDULE[0], _SCHEDULE[1] = min(_SCHEDULE[0], every_s), min(_SCHEDULE[1], older_than_s)
+        if _SWEEPER is not None and _SWEEPER.is_alive():
+            return
+
+        def run() -> None:
+            last = time.monotonic()
+            while True:
+                time.sleep(0.5)
+                if time.monotonic() - last >= _SCHEDULE[0]:
+                    sweep_empty_folders(Path(get_upload_folder()), _SCHEDULE[1])
+                    last = time.monotonic()
+
+        _SWEEPER = threading.Thread(target=run, name="ganart-cache-sweeper", daemon=True)
+        _SWEEPER.start()
+
+
+_SWEEPER: threading.Thread | None = None
+_SWEEPER_LOCK = threading.Lock()
+_SCHEDULE = [float("inf"), float("inf")]  # (every, older than) seconds
 
 
 def _out_dir() -> Path:
@@ -383,6 +428,8 @@ def build_demo(default_source: str, batch: int = APP_RENDER_BATCH,
     """The app. ``batch``: up to this many concurrent /generate requests share one forward
     pass (1 = no batching). ``delete_cache``: (every, older than) seconds, Gradio's own cleanup
     of the files the app wrote."""
+    if delete_cache is not None:
+        _start_sweeper(*delete_cache)
     catalog = Catalog(default_source, listed(), allow_any=allow_any_model)
     samplers = Samplers(default_source, batch=check_render_batch(batch), catalog=catalog)
     default = catalog.default.name  # the page and its links show names, never server paths

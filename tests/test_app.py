@@ -277,6 +277,14 @@ def test_a_running_app_deletes_what_it_wrote(session_ckpt, tmp_path, monkeypatch
             time.sleep(0.5)
         assert files(tmp_path / "cache") == []
         assert len(files(tmp_path / "dl")) >= 3  # the client got its files first
+
+        def folders() -> list[Path]:  # Gradio's delete_cache removed the files, never their folders
+            return [p for p in (tmp_path / "cache").rglob("*") if p.is_dir()]
+
+        deadline = time.monotonic() + 15
+        while folders() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert folders() == []
     finally:
         demo.close()
 

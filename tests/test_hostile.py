@@ -329,3 +329,150 @@ def test_a_child_click_takes_only_a_valid_recipe(session_ckpt, value):
     app = app_for(session_ckpt)
     with pytest.raises(gr.Error):
         app.open_child(None, gr.SelectData(None, {"index": 0, "value": value, "selected": True}))
+
+
+# --- render memory (finding 3) ----------------------------------------------------------------
+
+
+def test_the_render_budget_refuses_models_and_sizes_batches(tmp_path, monkeypatch, session_ckpt):
+    """The parameter cap bounded the weights, not what rendering them takes: a 12.5 MB 512 px
+    checkpoint took 1.1 GB to load and 1.8 GB for two images."""
+    from conftest import tiny_generator
+
+    from ganart import Sampler
+    from ganart.limits import RENDER_MEMORY_ENV
+
+    per_image = tiny_generator().cfg.render_bytes_per_image()
+    assert per_image == 7 * 4 * (16 * 32 + 64 * 32 + 256 * 16)  # 4 and 8 px at 32 channels, 16 px at 16
+    monkeypatch.setenv(RENDER_MEMORY_ENV, str(per_image / 2 / 2**20))
+    with pytest.raises(CheckpointError, match=r"this model \(16 px\) needs about 0 MB to render one image, over "
+                                              r"the render-memory budget of 0 MB \(set GANART_RENDER_MEMORY_MB"):
+        Sampler.load(session_ckpt, device="cpu")
+    monkeypatch.setenv(RENDER_MEMORY_ENV, str(3.5 * per_image / 2**20))
+    s = Sampler.load(session_ckpt, device="cpu")
+    assert s.chunk == 3
+    recipes = [s.recipe(seed) for seed in range(7)]
+    import numpy as np
+
+    for r, im in zip(recipes, s.render_many(recipes)):  # in passes of 3: the same pixels
+        assert np.array_equal(np.asarray(im), np.asarray(s.render(r)))
+    for bad in ("0", "-5", "lots", "inf"):
+        monkeypatch.setenv(RENDER_MEMORY_ENV, bad)
+        with pytest.raises(ValueError, match="GANART_RENDER_MEMORY_MB must be a number of MB above 0"):
+            Sampler.load(session_ckpt, device="cpu")
+
+
+def test_a_wide_model_renders_a_batch_within_the_budget(tmp_path):
+    """A 256 px, 128-channel model under a budget of one image per pass renders a batch of 4 one
+    image at a time: its memory is that of one image, not of four."""
+    import torch
+
+    from ganart.checkpoint import save_checkpoint
+    from ganart.config import ModelConfig
+    from ganart.models import Generator
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(resolution=256, channel_base=32768, channel_max=128, use_noise=False)
+    folder = save_checkpoint(Generator(cfg), tmp_path / "wide256")
+    one = cfg.render_bytes_per_image() / 2**20
+    code = (f"import os\nos.environ['GANART_RENDER_MEMORY_MB'] = '{1.5 * one}'\n"
+            f"from ganart import Sampler\ns = Sampler.load({str(folder)!r}, device='cpu')\nassert s.chunk == 1\n"
+            f"{PEAK_START}\ns.generate_batch(range(4))\n{PEAK_END}")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    # above the peak of loading (which rendered one image): measured 32 MB in passes of one, 400 MB
+    # for the batch of 4 in one pass (the estimate of one image is 299 MB)
+    assert float(out.stdout.split()[-1]) < 0.5 * one
+
+
+PEAK_START = "base = int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1])"
+PEAK_END = ("print((int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1]) - base)"
+            " / 1024)")
+
+
+# --- every endpoint, over raw HTTP ------------------------------------------------------------
+
+NAN, INF = float("nan"), float("inf")
+GOOD = {  # api name -> a valid call
+    "generate": ["tiny", 1, 0.7, "sefa", 0, 6, *ZERO],
+    "download": ["tiny", 1, 0.7, "sefa", 0, 6, *ZERO],
+    "explore": ["tiny", 0, 16, 0.7],
+    "walk": ["tiny", "1 2", 2, 8, 0.7],
+    "mix": ["tiny", 1, 2, "coarse", 0.7],
+    "breed": ["tiny", 1, 2, 0.7],
+    "restore": ["tiny", None],
+}
+HOSTILE = [NAN, INF, -INF, -1, 2**64, 10**400, "", "x" * 100_000, "../../etc/passwd", "/etc", "~",
+           [[[[1]]]], {"a": {"b": {"c": 1}}}, None, True, 1e308, "NaN", "1 2 3" * 1000]
+
+
+def _call(base: str, api: str, data: list) -> str:
+    """POST /gradio_api/call/API, then read its event stream: the whole text a client sees."""
+    import urllib.error
+    import urllib.request
+
+    body = json.dumps({"data": data}, allow_nan=True).encode()
+    req = urllib.request.Request(f"{base}/gradio_api/call/{api}", data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            event = json.loads(r.read())["event_id"]
+    except urllib.error.HTTPError as e:
+        return f"HTTP {e.code} {e.read().decode(errors='replace')}"
+    with urllib.request.urlopen(f"{base}/gradio_api/call/{api}/{event}", timeout=120) as r:
+        return r.read().decode(errors="replace")
+
+
+def _rss_mb() -> float:
+    return int(next(line for line in open("/proc/self/status") if line.startswith("VmRSS")).split()[1]) / 1024
+
+
+def test_every_endpoint_takes_any_value_without_harm(session_ckpt, tmp_path):
+    """Each parameter of each endpoint, in turn, gets each hostile value (the others valid): every
+    answer is an error or a result, never a traceback or a server path; the server then still
+    serves, within bounded memory and disk."""
+    from conftest import GRADIO_CACHE, free_port
+
+    from ganart.ui import build_demo, launch
+
+    secrets = [str(session_ckpt.parent), str(HERE.parent)]
+    demo = build_demo(str(session_ckpt), delete_cache=None)
+    port = free_port()
+    launch(demo, port=port, prevent_thread_lock=True, quiet=True)
+    base = f"http://127.0.0.1:{port}"
+
+    def disk_mb() -> float:
+        return sum(p.stat().st_size for p in Path(GRADIO_CACHE).rglob("*") if p.is_file()) / 2**20
+
+    try:
+        assert "event: complete" in _call(base, "generate", GOOD["generate"])
+        rss, disk, answers = _rss_mb(), disk_mb(), 0
+        for api, good in GOOD.items():
+            for i in range(len(good)):
+                for value in HOSTILE:
+                    text = _call(base, api, good[:i] + [value] + good[i + 1:])
+                    answers += 1
+                    assert "event: error" in text or "event: complete" in text or text.startswith("HTTP 4"), (api, i, value, text[:300])
+                    assert "Traceback" not in text and 'File "' not in text, (api, i, text[:300])
+                    for secret in secrets:
+                        assert secret not in text, (api, i, value, text[:300])
+        assert answers == sum(len(g) for g in GOOD.values()) * len(HOSTILE)
+        assert "event: complete" in _call(base, "generate", GOOD["generate"])  # still serving
+        assert _rss_mb() - rss < 300
+        assert disk_mb() - disk < 50
+    finally:
+        demo.close()
+
+
+@pytest.mark.parametrize("api, data, message", [
+    ("generate", ["tiny", 1, 0.7, "sefa", 4, 2, *ZERO], "layers must satisfy 0 <= start < stop <= 6"),
+    ("generate", ["tiny", 1, 0.7, "ica", 0, 6, *ZERO], "ica"),
+    ("generate", ["tiny", 2**40, 0.7, "sefa", 0, 6, *ZERO], "maximum"),
+    ("walk", ["tiny", "1 -2", 2, 8, 0.7], "keyframe"),
+    ("walk", ["tiny", "1 2", 2, 0, 0.7], "Value 0 is less than minimum value 1"),
+    ("explore", ["tiny", 4294967290, 16, 0.7], "Seeds must stay below"),
+    ("mix", ["tiny", 1, 2, "everything", 0.7], "everything"),
+    ("generate", ["someone/else", 1, 0.7, "sefa", 0, 6, *ZERO], "not in the list of choices"),
+])
+def test_bad_values_get_a_message_that_names_the_problem(app_url, api, data, message):
+    text = _call(app_url.rstrip("/"), api, data)
+    assert "event: error" in text and message in text, text[:400]
