@@ -99,10 +99,12 @@ class Samplers:
         s, batcher = self._entry(source)
         return _call(batcher.render if batcher is not None else s.render, recipe)
 
-    def get(self, source: str | None = None) -> Sampler:
-        return self._entry(source)[0]
+    def get(self, source: str | None = None, public: bool = True) -> Sampler:
+        """The loaded model. ``public``: errors name it as visitors see it (False: as the server
+        does, for the operator's console at start-up)."""
+        return self._entry(source, public)[0]
 
-    def _entry(self, name: str | None) -> tuple[Sampler, RenderBatcher | None]:
+    def _entry(self, name: str | None, public: bool = True) -> tuple[Sampler, RenderBatcher | None]:
         model = self.model(name)
         source = model.key
         with self._lock:
@@ -122,7 +124,7 @@ class Samplers:
             try:
                 s = Sampler.load(model.source, name=model.name)
             except (CheckpointError, ValueError) as e:
-                raise gr.Error(self.catalog.public(str(e), model)) from None
+                raise gr.Error(self.catalog.public(str(e), model) if public else str(e)) from None
             entry = (s, RenderBatcher(s, max_batch=self.batch) if self.batch > 1 else None)
         except BaseException as e:
             with self._lock:
@@ -435,7 +437,7 @@ def build_demo(default_source: str, batch: int = APP_RENDER_BATCH,
     default = catalog.default.name  # the page and its links show names, never server paths
     app = App(samplers)
     try:
-        s = samplers.get()
+        s = samplers.get(public=False)
     except gr.Error as e:  # at start-up, not in a request: a plain error for app.py and `ganart serve`
         raise CheckpointError(e.message) from None
     with gr.Blocks(title="ganart", delete_cache=delete_cache) as demo:

@@ -18,6 +18,21 @@ def pixels(im: Image.Image) -> np.ndarray:
     return np.asarray(im.convert("RGB"))
 
 
+def render_concurrently(batcher, recipes: list[Recipe]) -> list:
+    """Each recipe rendered through ``batcher`` from its own thread, all at once: the image, or
+    the ValueError that caller got."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def call(r):
+        try:
+            return batcher.render(r)
+        except ValueError as e:
+            return e
+
+    with ThreadPoolExecutor(len(recipes)) as pool:
+        return list(pool.map(call, recipes))
+
+
 def test_generate_is_deterministic_and_seed_dependent(sampler):
     a, b = sampler.generate(1), sampler.generate(1)
     assert a.size == (16, 16) and a.mode == "RGB"
@@ -241,22 +256,12 @@ def test_render_refuses_recipe_from_another_checkpoint(sampler):
 
 
 def test_render_batcher_merges_threads_and_isolates_errors(sampler):
-    from concurrent.futures import ThreadPoolExecutor
 
     from ganart.batching import RenderBatcher
 
     batcher = RenderBatcher(sampler, max_batch=8, window_s=0.05)
     recipes = [sampler.recipe(s) for s in range(12)]
-    bad = Recipe(seed=1, layers=(3, 99))
-
-    def call(r):
-        try:
-            return batcher.render(r)
-        except ValueError as e:
-            return e
-
-    with ThreadPoolExecutor(13) as pool:
-        results = list(pool.map(call, recipes + [bad]))
+    results = render_concurrently(batcher, recipes + [Recipe(seed=1, layers=(3, 99))])
     assert isinstance(results[-1], ValueError) and "layers" in str(results[-1])
     for r, im in zip(recipes, results[:-1]):
         assert np.array_equal(pixels(im), pixels(sampler.render(r)))
@@ -320,22 +325,12 @@ def test_pca_and_sefa_edits_are_different_directions(sampler):
 def test_render_batcher_isolates_a_recipe_that_fails_its_whole_batch(sampler):
     """A recipe from another checkpoint fails render_many for the batch it lands in; the
     batcher then renders each alone: only that caller gets the error."""
-    from concurrent.futures import ThreadPoolExecutor
 
     from ganart.batching import RenderBatcher
 
     batcher = RenderBatcher(sampler, max_batch=8, window_s=0.2)
     good = [sampler.recipe(s) for s in range(5)]
-    alien = Recipe(seed=1, sha256="0" * 64, checkpoint="other")
-
-    def call(r):
-        try:
-            return batcher.render(r)
-        except ValueError as e:
-            return e
-
-    with ThreadPoolExecutor(6) as pool:
-        results = list(pool.map(call, good + [alien]))
+    results = render_concurrently(batcher, good + [Recipe(seed=1, sha256="0" * 64, checkpoint="other")])
     batcher.close()
     assert max(batcher.batches) == 6  # all six shared one batch, the alien one included
     assert isinstance(results[-1], ValueError) and "recipe was made with checkpoint other" in str(results[-1])
