@@ -12,20 +12,13 @@ import json
 import math
 import os
 import random
-import tempfile
-import threading
-import time
-from collections import OrderedDict
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
-from gradio.utils import get_upload_folder
 from PIL import Image
 
-from .batching import RenderBatcher
-from .catalog import CHECKPOINTS_DIR, Catalog, Model, listed
+from .catalog import CHECKPOINTS_DIR, Catalog, listed
 from .checkpoint import CheckpointError
 from .images import save_animation, upscale
 from .latent import check_finite, check_seed, parse_keyframes, parse_layers
@@ -46,6 +39,8 @@ from .limits import (
 )
 from .recipe import PNG_KEY, Recipe, save_png
 from .sampler import Sampler, walk_length
+from .ui_files import out_dir, start_sweeper
+from .ui_models import Samplers, page_call
 
 # upscale crisply (never blur the pixels) and let the main images fill their column
 CSS = """
@@ -73,82 +68,13 @@ CACHE_TTL = (600, 3600)
 DEFAULT_CHECKPOINT = CHECKPOINTS_DIR / "emoji64"
 
 
-class Samplers:
-    """Loaded checkpoints (a few kept in memory) by the catalog's key, so the aliases of one model
-    share an entry, each with its render batcher. Only what the catalog allows is loaded."""
-
-    def __init__(self, default: str, keep: int = 3, batch: int = 1, catalog: Catalog | None = None) -> None:
-        self.catalog = catalog or Catalog(default)
-        self.default = self.catalog.default.name
-        self.keep = keep
-        self.batch = batch
-        # model key -> (sampler, its batcher or None); oldest first
-        self._loaded: OrderedDict[str, tuple[Sampler, RenderBatcher | None]] = OrderedDict()
-        self._loading: dict[str, Future] = {}  # model key -> the load in progress, shared by its requests
-        self._lock = threading.Lock()  # Gradio calls from many worker threads
-
-    def model(self, name: str | None) -> Model:
-        return _call(self.catalog.resolve, name)
-
-    def source(self, name: str | None) -> str:
-        """The public name of the model a box value names (empty: the default)."""
-        return self.model(name).name
-
-    def render(self, source: str | None, recipe: Recipe) -> Image.Image:
-        """Render through the model's batcher (concurrent callers share forward passes)."""
-        s, batcher = self._entry(source)
-        return _call(batcher.render if batcher is not None else s.render, recipe)
-
-    def get(self, source: str | None = None, public: bool = True) -> Sampler:
-        """The loaded model. ``public``: errors name it as visitors see it (False: as the server
-        does, for the operator's console at start-up)."""
-        return self._entry(source, public)[0]
-
-    def _entry(self, name: str | None, public: bool = True) -> tuple[Sampler, RenderBatcher | None]:
-        model = self.model(name)
-        source = model.key
-        with self._lock:
-            if source in self._loaded:
-                self._loaded.move_to_end(source)
-                return self._loaded[source]
-            loading = self._loading.get(source)
-            if loading is None:
-                loading = self._loading[source] = Future()
-                mine = True
-            else:
-                mine = False
-        if not mine:  # another request is loading it: share that load (or its error)
-            return loading.result()
-        # loaded outside the lock: a long Hub download must not stall every other request
-        try:
-            try:
-                s = Sampler.load(model.source, name=model.name)
-            except (CheckpointError, ValueError) as e:
-                raise gr.Error(self.catalog.public(str(e), model) if public else str(e)) from None
-            entry = (s, RenderBatcher(s, max_batch=self.batch) if self.batch > 1 else None)
-        except BaseException as e:
-            with self._lock:
-                del self._loading[source]
-            loading.set_exception(e)
-            raise
-        with self._lock:
-            del self._loading[source]
-            self._loaded[source] = entry
-            while len(self._loaded) > self.keep:
-                _, (_, dropped) = self._loaded.popitem(last=False)
-                if dropped is not None:
-                    dropped.close()  # its thread held the model: close it, or it is never freed
-        loading.set_result(entry)
-        return entry
-
-
 def _seed(value: Any) -> int:
     """A widget's seed (Number gives floats, the API may send strings) -> a checked int."""
     try:
         f = float(value)
     except (TypeError, ValueError):
         raise gr.Error(f"Seed must be a whole number from 0 to {MAX_SEED}, got {value!r}") from None
-    return _call(check_seed, f, "Seed")
+    return page_call(check_seed, f, "Seed")
 
 
 def _whole(value: Any, what: str) -> int:
@@ -161,66 +87,6 @@ def _whole(value: Any, what: str) -> int:
     if not math.isfinite(f) or f != int(f):
         raise gr.Error(f"{what} must be a whole number, got {value!r}")
     return int(f)
-
-
-def sweep_empty_folders(root: Path, older_than_s: float) -> int:
-    """Remove the empty folders under ``root`` (not ``root``) unchanged for ``older_than_s``:
-    Gradio's delete_cache removes the files it wrote, never the folder each one sat in, and a
-    busy app left thousands a minute. Returns how many went."""
-    now, removed = time.time(), 0
-    for folder, _subfolders, names in os.walk(root, topdown=False):
-        path = Path(folder)
-        if path == root or names:
-            continue
-        try:
-            if now - path.stat().st_mtime >= older_than_s and not any(path.iterdir()):
-                path.rmdir()
-                removed += 1
-        except OSError:  # in use, or gone meanwhile
-            continue
-    return removed
-
-
-def _start_sweeper(every_s: float, older_than_s: float) -> None:
-    """One thread per process sweeps Gradio's cache folder on delete_cache's schedule (the
-    shortest any app of the process asked for)."""
-    global _SWEEPER
-    with _SWEEPER_LOCK:
-        _SCHEDULE[0], _SCHEDULE[1] = min(_SCHEDULE[0], every_s), min(_SCHEDULE[1], older_than_s)
-        if _SWEEPER is not None and _SWEEPER.is_alive():
-            return
-
-        def run() -> None:
-            last = time.monotonic()
-            while True:
-                time.sleep(0.5)
-                if time.monotonic() - last >= _SCHEDULE[0]:
-                    sweep_empty_folders(Path(get_upload_folder()), _SCHEDULE[1])
-                    last = time.monotonic()
-
-        _SWEEPER = threading.Thread(target=run, name="ganart-cache-sweeper", daemon=True)
-        _SWEEPER.start()
-
-
-_SWEEPER: threading.Thread | None = None
-_SWEEPER_LOCK = threading.Lock()
-_SCHEDULE = [float("inf"), float("inf")]  # (every, older than) seconds
-
-
-def _out_dir() -> Path:
-    """A new folder for files the app hands out, inside Gradio's cache: Gradio serves them
-    without a copy, and its delete_cache removes them (temp folders elsewhere were never deleted)."""
-    root = Path(get_upload_folder())
-    root.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix="ganart-", dir=root))
-
-
-def _call(fn, *args, **kwargs):
-    """Run a Sampler call, turning its ValueErrors into messages for the user."""
-    try:
-        return fn(*args, **kwargs)
-    except ValueError as e:
-        raise gr.Error(str(e)) from None
 
 
 def _edits(amounts: list[Any]) -> dict[int, float]:
@@ -245,7 +111,7 @@ class App:
         s = self.samplers.get(model)
         lo, hi = _whole(layer_lo, "Layer range start"), _whole(layer_hi, "Layer range end")
         layers = None if (lo, hi) == (0, s.num_ws) else (lo, hi)
-        return _call(s.recipe, _seed(seed), psi, _edits(list(amounts)), layers, method)
+        return page_call(s.recipe, _seed(seed), psi, _edits(list(amounts)), layers, method)
 
     def generate(self, model, seed, psi, method, layer_lo, layer_hi, *amounts):
         """-> (image shown 4x, recipe JSON)."""
@@ -270,7 +136,7 @@ class App:
     def slider_labels(self, model, method) -> list[dict]:
         """The sliders named for what the model's directions do (where its checkpoint says)."""
         s = self.samplers.get(model)
-        return [gr.update(label=_call(s.direction_label, i, method)) for i in range(APP_SLIDERS)]
+        return [gr.update(label=page_call(s.direction_label, i, method)) for i in range(APP_SLIDERS)]
 
     @staticmethod
     def remember(history: list[tuple[Any, str]], image, recipe_json: str):
@@ -284,7 +150,7 @@ class App:
         index = evt.index
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(history):
             raise gr.Error(f"No such image in the history: {index!r}")
-        r = _call(Recipe.from_json, history[index][1])
+        r = page_call(Recipe.from_json, history[index][1])
         s = self.samplers.get(model)
         lo, hi = r.layers or (0, s.num_ws)
         return [r.seed, r.psi, r.method, lo, hi, *[r.edits.get(i, 0.0) for i in range(APP_SLIDERS)]]
@@ -292,8 +158,8 @@ class App:
     def download(self, model, seed, psi, method, layer_lo, layer_hi, *amounts) -> list[str]:
         """PNG files at native and 4x size, each carrying its recipe."""
         r = self.recipe(model, seed, psi, method, layer_lo, layer_hi, *amounts)
-        img = _call(self.samplers.get(model).render, r)
-        folder = _out_dir()
+        img = page_call(self.samplers.get(model).render, r)
+        folder = out_dir()
         return [str(save_png(img, folder / f"seed{r.seed}.png")),
                 str(save_png(upscale(img, DISPLAY_SCALE), folder / f"seed{r.seed}-4x.png"))]
 
@@ -308,29 +174,29 @@ class App:
         items: list[tuple[Image.Image, str]] = []
         for i in range(0, count, 4):
             seeds = list(range(start + i, start + min(i + 4, count)))
-            for seed, img in zip(seeds, _call(s.generate_batch, seeds, psi)):
+            for seed, img in zip(seeds, page_call(s.generate_batch, seeds, psi)):
                 items.append((upscale(img, 2), str(seed)))
             yield items
 
     def walk(self, model, keyframes_text, frames_per_segment, fps, psi):
         """Stream frames while they are made, then the animation file."""
         s = self.samplers.get(model)
-        keys = _call(parse_keyframes, keyframes_text)
+        keys = page_call(parse_keyframes, keyframes_text)
         n = _whole(frames_per_segment, "Frames per segment")
-        fps = _call(check_finite, "fps", fps, 1, 60)  # checked before the frames are made, not after
+        fps = page_call(check_finite, "fps", fps, 1, 60)  # checked before the frames are made, not after
         if walk_length(len(keys), n) > APP_WALK_FRAMES:
             raise gr.Error(f"At most {APP_WALK_FRAMES} frames per animation ({len(keys)} keyframes x {n})")
         frames = []
-        for frame in _call(s.walk, keys, n, True, psi):
+        for frame in page_call(s.walk, keys, n, True, psi):
             frames.append(frame)
             yield upscale(frame, DISPLAY_SCALE), None
-        path = _out_dir() / "walk.gif"
+        path = out_dir() / "walk.gif"
         save_animation([upscale(f, 2) for f in frames], path, fps=fps)
         yield upscale(frames[-1], DISPLAY_SCALE), str(path)
 
     def mix(self, model, seed_a, seed_b, split, psi):
         s = self.samplers.get(model)
-        img = _call(s.mix, _seed(seed_a), _seed(seed_b), split, psi)
+        img = page_call(s.mix, _seed(seed_a), _seed(seed_b), split, psi)
         return upscale(img, DISPLAY_SCALE), img.info[PNG_KEY]
 
     def breed(self, model, seed_a, seed_b, psi, count: int = 6, rng_seed: int | None = None):
@@ -343,8 +209,8 @@ class App:
             lo = rng.randrange(0, s.num_ws - 1)
             hi = rng.randrange(lo + 1, s.num_ws + 1)
             mutation = {rng.randrange(s.num_directions): round(rng.uniform(-1.5, 1.5), 2)}
-            r = _call(s.recipe, a, psi, mutation, None, DEFAULT_METHOD, mix_seed=b, mix_layers=(lo, hi))
-            img = _call(s.render, r)
+            r = page_call(s.recipe, a, psi, mutation, None, DEFAULT_METHOD, mix_seed=b, mix_layers=(lo, hi))
+            img = page_call(s.render, r)
             items.append((upscale(img, 2), r.to_json()))
         return items
 
@@ -377,13 +243,13 @@ class App:
                 raise gr.Error(f"Bad layers in the link: {q['layers']!r} (use from-to, e.g. 2-5)") from None
         method = q.get("method", DEFAULT_METHOD)
         layers = None if (lo, hi) == (0, s.num_ws) else (lo, hi)
-        r = _call(s.recipe, seed, psi, _edits(amounts), layers, method)  # validates everything
+        r = page_call(s.recipe, seed, psi, _edits(amounts), layers, method)  # validates everything
         return [source, source, _header(s), r.seed, r.psi, r.method,
                 gr.update(maximum=s.num_ws - 1, value=lo), gr.update(maximum=s.num_ws, value=hi), *amounts]
 
     def open_child(self, model, evt: gr.SelectData):
         """A bred child, clicked: show it large with its recipe, its parents in the seed fields."""
-        r = _call(Recipe.from_json, _caption(evt))
+        r = page_call(Recipe.from_json, _caption(evt))
         img = self.samplers.render(model, r)
         return upscale(img, DISPLAY_SCALE), r.to_json(), r.seed, r.mix_seed
 
@@ -402,11 +268,11 @@ class App:
         p = Path(path)
         if p.stat().st_size > MAX_RECIPE_FILE_BYTES:
             raise gr.Error(f"That file is over {MAX_RECIPE_FILE_BYTES // 2**20} MB")
-        r = _call(Recipe.from_png, p)
+        r = page_call(Recipe.from_png, p)
         if r.mix_seed is not None:
             raise gr.Error("This PNG is a mix; open it with the Mix tab's seeds")
         s = self.samplers.get(model)
-        img = _call(s.render, r)
+        img = page_call(s.render, r)
         lo, hi = r.layers or (0, s.num_ws)
         amounts = [r.edits.get(i, 0.0) for i in range(APP_SLIDERS)]
         return [r.seed, r.psi, r.method, lo, hi, *amounts, upscale(img, DISPLAY_SCALE), r.to_json()]
@@ -431,7 +297,7 @@ def build_demo(default_source: str, batch: int = APP_RENDER_BATCH,
     pass (1 = no batching). ``delete_cache``: (every, older than) seconds, Gradio's own cleanup
     of the files the app wrote."""
     if delete_cache is not None:
-        _start_sweeper(*delete_cache)
+        start_sweeper(*delete_cache)
     catalog = Catalog(default_source, listed(), allow_any=allow_any_model)
     samplers = Samplers(default_source, batch=check_render_batch(batch), catalog=catalog)
     default = catalog.default.name  # the page and its links show names, never server paths

@@ -15,7 +15,8 @@ from PIL import Image
 from ganart.catalog import Catalog
 from ganart.limits import APP_SLIDERS
 from ganart.recipe import Recipe
-from ganart.ui import App, Samplers
+from ganart.ui import App
+from ganart.ui_models import Samplers
 
 
 @pytest.fixture(scope="module")
@@ -388,7 +389,7 @@ def test_the_app_merges_concurrent_generates_by_default(session_ckpt, monkeypatc
 
     from conftest import free_port
 
-    from ganart import ui
+    from ganart import ui, ui_models
     from ganart.batching import RenderBatcher
 
     made: list[RenderBatcher] = []
@@ -398,7 +399,7 @@ def test_the_app_merges_concurrent_generates_by_default(session_ckpt, monkeypatc
             super().__init__(*args, **kwargs)
             made.append(self)
 
-    monkeypatch.setattr(ui, "RenderBatcher", Recorded)
+    monkeypatch.setattr(ui_models, "RenderBatcher", Recorded)
     demo = ui.build_demo(str(session_ckpt), delete_cache=None)
     port = free_port()
     ui.launch(demo, port=port, prevent_thread_lock=True, quiet=True)

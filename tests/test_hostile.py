@@ -208,7 +208,8 @@ def app_for(default: Path, **catalog):
     import gradio as gr  # noqa: F401  (the app's errors are gr.Error)
 
     from ganart.catalog import Catalog
-    from ganart.ui import App, Samplers
+    from ganart.ui import App
+    from ganart.ui_models import Samplers
 
     return App(Samplers(str(default), catalog=Catalog(str(default), **catalog)))
 

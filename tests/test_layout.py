@@ -29,7 +29,9 @@ FORBIDDEN = {
 
 def layer(module: str) -> str:
     first = module.split(".")[0]
-    return first if first in FORBIDDEN else ("top" if first in TOP else "core")
+    if first.split("_")[0] in TOP:  # ui.py and its parts (ui_models.py, ui_files.py)
+        return "top"
+    return first if first in FORBIDDEN else "core"
 
 
 def ganart_imports(path: Path) -> set[str]:
