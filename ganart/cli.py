@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .latent import check_finite, check_seed, layer_slice, parse_keyframes, parse_layers
-from .limits import APP_RENDER_BATCH, DEFAULT_METHOD, MAX_ANIMATION_PIXELS, MAX_SEEDS, METHODS
+from .limits import (
+    APP_RENDER_BATCH,
+    DEFAULT_METHOD,
+    DEFAULT_PROJECT_STEPS,
+    MAX_ANIMATION_PIXELS,
+    MAX_SEEDS,
+    METHODS,
+)
 
 if TYPE_CHECKING:
     from .recipe import Recipe
@@ -254,6 +261,40 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_project(args: argparse.Namespace) -> int:
+    """Your own picture in the model's latent space: the reconstruction (its recipe inside), the
+    picture beside it, and optionally the search as an animation."""
+    from .catalog import describe
+    from .images import make_grid, save_animation, upscale
+    from .latent import check_int
+    from .limits import MAX_PROJECT_STEPS
+    from .projection import load_picture
+    from .recipe import save_png
+    from .sampler import Sampler
+
+    check_int("--steps", args.steps, 0, MAX_PROJECT_STEPS)
+    sampler = Sampler.load(args.checkpoint, device="cpu", name=describe(args.checkpoint).name)
+    picture = load_picture(args.image, sampler.resolution)  # before any work: a bad file is one line
+    frames = []
+
+    def keep(step) -> None:
+        if args.animation and step.image is not None:
+            frames.append(upscale(step.image, 4))
+
+    p = sampler.project(args.image, args.steps, args.seed, args.space, every=max(args.steps // 24, 1), on_step=keep)
+    out, stem = Path(args.out), Path(args.image).stem
+    print(save_png(p.image, out / f"{stem}-projected.png", p.recipe))
+    from PIL import Image
+
+    side = [upscale(Image.fromarray(picture), 4), upscale(p.image, 4)]
+    make_grid(side, cols=2).save(out / f"{stem}-compare.png")
+    print(out / f"{stem}-compare.png")
+    if args.animation:
+        print(save_animation(frames, out / f"{stem}-progress.gif", fps=12))
+    print(f"loss {p.losses[0]:.4f} -> {p.losses[-1]:.4f} over {args.steps} steps ({args.space})")
+    return 0
+
+
 def cmd_data(args: argparse.Namespace) -> int:
     """The training set as PNGs, exactly as `ganart train --data SOURCE` sees it."""
     from .training.data import Preprocess, export_dataset
@@ -361,6 +402,16 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", help="folder for nearest.png (default: the checkpoint)")
     e.add_argument("--device", default="auto")
     e.set_defaults(func=cmd_eval)
+
+    j = sub.add_parser("project", help="find your own picture in the model: a recipe the sliders can edit")
+    j.add_argument("--checkpoint", required=True)
+    j.add_argument("--image", required=True, help="a picture (PNG, JPEG, WebP, GIF: the first frame)")
+    j.add_argument("--steps", type=int, default=DEFAULT_PROJECT_STEPS, help="optimisation steps (0: best sampled start)")
+    j.add_argument("--seed", type=int, default=0, help="seeds the sampled starts")
+    j.add_argument("--space", choices=["w", "w+"], default="w", help="one w for all layers, or one per layer")
+    j.add_argument("--animation", action="store_true", help="also write the search as a GIF")
+    j.add_argument("--out", default="projected", help="folder for the PNGs")
+    j.set_defaults(func=cmd_project)
 
     g = sub.add_parser("data", help="write a dataset (emoji, or a folder) as training-ready PNGs")
     g.add_argument("source", help="'emoji' (Debian's Noto Color Emoji) or a folder of images")

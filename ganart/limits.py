@@ -20,6 +20,10 @@ MAX_DIRECTION_NAME = 60  # characters: a slider label
 MAX_META_TEXT = 200  # characters of a checkpoint's name, dataset and licence (shown in the app)
 MAX_RECIPE_FILE_BYTES = 10 * 1024 * 1024  # a PNG or JSON read for its recipe
 MAX_RECIPE_BYTES = 1 << 20  # a recipe's JSON text
+MAX_LATENT_ROWS = 64  # ws in a recipe's latent: one w, or one per layer
+MAX_PROJECT_STEPS = 2000  # steps of one projection
+DEFAULT_PROJECT_STEPS = 200
+PROJECT_CANDIDATES = 64  # sampled latents the search starts from the best of
 MAX_JSON_DEPTH = 32  # nesting of any JSON ganart parses (a recipe needs 2, a config 4)
 
 MAX_BATCH = 256  # images per Sampler.render_many call

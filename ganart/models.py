@@ -69,20 +69,27 @@ class InferenceCache:
     Recomputing them every call costs as much as a small conv on CPU. The cache key is each
     own parameter/buffer's version counter and storage, so ``load_state_dict``, ``.to()`` or
     an optimiser step invalidates it. Reassigning the tuple is atomic: safe across threads.
+    Rendering (no grad) and projecting (grad through the activations, frozen weights) each
+    keep their own: tensors made under inference mode cannot be saved for a backward pass.
     """
 
     _cache: tuple | None = None
+    _grad_cache: tuple | None = None
 
     def cached(self: nn.Module, compute):  # type: ignore[misc]
         if _training(self):
             return compute()
         tensors = list(self._parameters.values()) + list(self._buffers.values())
         key = tuple((_version(t), t.data_ptr(), t.device, t.dtype) for t in tensors if t is not None)
-        cache = self._cache
+        slot = "_grad_cache" if torch.is_grad_enabled() else "_cache"
+        cache = getattr(self, slot)
         if cache is None or cache[0] != key:
-            with torch.no_grad():
+            if slot == "_cache":
+                with torch.no_grad():
+                    cache = (key, compute())
+            else:  # the weights are frozen, so no graph is built; grad mode keeps oneDNN's path off
                 cache = (key, compute())
-            self._cache = cache
+            setattr(self, slot, cache)
         return cache[1]
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
 from PIL import Image, PngImagePlugin
 
 from . import safejson
@@ -15,6 +19,7 @@ from .latent import check_finite, check_int, check_seed
 from .limits import (
     DEFAULT_METHOD,
     EDIT_LIMIT,
+    MAX_LATENT_ROWS,
     MAX_RECIPE_BYTES,
     MAX_RECIPE_FILE_BYTES,
     METHODS,
@@ -24,7 +29,36 @@ from .limits import (
 from .pngtext import PngTextError, read_text
 
 PNG_KEY = "ganart-recipe"
-RECIPE_VERSION = 1
+RECIPE_VERSION = 1  # a recipe from a seed
+LATENT_VERSION = 2  # a recipe that carries its latent (a projected image)
+
+
+def encode_latent(ws: torch.Tensor) -> str:
+    """A latent as text that round-trips exactly: "ROWSxDIM:" + base64 of its float32 values
+    (little-endian) + ":" + the first 16 hex digits of their sha256."""
+    w = ws.detach().to("cpu", torch.float32).reshape(-1, ws.shape[-1]).contiguous()
+    if w.shape[0] > MAX_LATENT_ROWS or not torch.isfinite(w).all():
+        raise ValueError(f"a latent is at most {MAX_LATENT_ROWS} finite rows, got {tuple(w.shape)}")
+    data = w.numpy().astype("<f4").tobytes()
+    return f"{w.shape[0]}x{w.shape[1]}:{base64.b64encode(data).decode()}:{hashlib.sha256(data).hexdigest()[:16]}"
+
+
+def decode_latent(text: str) -> torch.Tensor:
+    """The float32 tensor [rows, dim] that encode_latent wrote; ValueError for anything else."""
+    try:
+        shape, b64, digest = text.split(":")
+        rows, dim = (int(v) for v in shape.split("x"))
+        data = base64.b64decode(b64, validate=True)
+    except (ValueError, TypeError):
+        raise ValueError("latent must look like ROWSxDIM:BASE64:CHECKSUM") from None
+    if not (1 <= rows <= MAX_LATENT_ROWS and 1 <= dim <= 4096) or len(data) != rows * dim * 4:
+        raise ValueError(f"latent holds {len(data)} bytes, not {rows}x{dim} float32 values")
+    if hashlib.sha256(data).hexdigest()[:16] != digest:
+        raise ValueError("latent checksum does not match its values (the text was changed)")
+    w = torch.from_numpy(np.frombuffer(data, dtype="<f4").astype(np.float32).reshape(rows, dim).copy())
+    if not torch.isfinite(w).all():
+        raise ValueError("latent holds NaN or inf")
+    return w
 
 
 def check_edits(edits: Any, num_directions: int = NUM_DIRECTIONS) -> dict[int, float]:
@@ -74,6 +108,8 @@ class Recipe:
     mix_layers: tuple[int, int] | None = None
     checkpoint: str = ""  # name or Hub id, informational
     sha256: str = ""  # sha256 of model.safetensors; render() checks it when set
+    # the w the image starts from instead of the seed's (encode_latent): a projected picture
+    latent: str = ""
     version: int = RECIPE_VERSION
 
     def __post_init__(self) -> None:
@@ -90,8 +126,18 @@ class Recipe:
                 raise ValueError("mix_layers is required when mix_seed is set")
         if not isinstance(self.checkpoint, str) or not isinstance(self.sha256, str):
             raise ValueError("checkpoint and sha256 must be strings")
-        if self.version != RECIPE_VERSION:
-            raise ValueError(f"unsupported recipe version {self.version!r} (this ganart reads {RECIPE_VERSION})")
+        if not isinstance(self.latent, str):
+            raise ValueError("latent must be a string (see ganart.recipe.encode_latent)")
+        if self.latent:
+            decode_latent(self.latent)  # checks shape, checksum and values
+        wanted = LATENT_VERSION if self.latent else RECIPE_VERSION
+        if self.version != wanted:
+            raise ValueError(f"unsupported recipe version {self.version!r} (a recipe {'with' if self.latent else 'without'} "
+                             f"a latent is version {wanted})")
+
+    def with_latent(self, ws: torch.Tensor) -> Recipe:
+        """This recipe starting from ``ws`` ([1 or num_ws, w_dim], or [1, num_ws, w_dim]) instead of its seed."""
+        return replace(self, latent=encode_latent(ws), version=LATENT_VERSION)
 
     # --- JSON ---------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -8,8 +8,9 @@ no mutable per-request state, so many threads can call it at once.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -34,6 +35,7 @@ from .latent import (
 )
 from .limits import (
     DEFAULT_METHOD,
+    DEFAULT_PROJECT_STEPS,
     MAX_BATCH,
     MAX_FRAMES,
     MAX_FRAMES_PER_SEGMENT,
@@ -44,7 +46,10 @@ from .limits import (
     render_budget_bytes,
 )
 from .models import truncate
-from .recipe import PNG_KEY, Recipe
+from .recipe import LATENT_VERSION, PNG_KEY, Recipe, decode_latent, encode_latent
+
+if TYPE_CHECKING:
+    from .projection import Projection, Step
 
 PCA_SAMPLES = 10_000
 DIRECTION_SEED = 0  # the seed of the w samples behind PCA and the direction stds
@@ -176,12 +181,20 @@ class Sampler:
         bad = [k for k in r.edits if k >= self.num_directions]
         if bad:
             raise ValueError(f"edit direction index must be below {self.num_directions}, got {bad[0]}")
+        if r.latent:
+            rows, dim = decode_latent(r.latent).shape
+            if rows not in (1, self.num_ws) or dim != self.G.cfg.w_dim:
+                raise ValueError(f"the recipe's latent is {rows}x{dim}; this model takes 1 or {self.num_ws} "
+                                 f"rows of {self.G.cfg.w_dim}")
 
     def ws_for(self, recipes: Sequence[Recipe]) -> torch.Tensor:
         """Recipes -> ws [B, num_ws, w_dim] (truncation, mixing, then edits)."""
         z = seeds_to_z([r.seed for r in recipes], self.z_dim).to(self.device)
         with torch.inference_mode():
             ws = self.G.mapping(z).clone()  # [B, L, w_dim], untruncated
+            for i, r in enumerate(recipes):  # a projected picture starts from its own w, not its seed's
+                if r.latent:
+                    ws[i] = decode_latent(r.latent).to(ws).expand(self.num_ws, -1)
             mixers = [r for r in recipes if r.mix_seed is not None]
             if mixers:
                 zb = seeds_to_z([r.mix_seed for r in mixers], self.z_dim).to(self.device)
@@ -232,6 +245,33 @@ class Sampler:
     def render(self, recipe: Recipe) -> Image.Image:
         """Regenerate the exact image a recipe describes."""
         return self.render_many([recipe])[0]
+
+    # --- your own picture ---------------------------------------------------------------
+    def project_steps(self, image: Image.Image | str | os.PathLike[str], steps: int = DEFAULT_PROJECT_STEPS,
+                      seed: int = 0, space: str = "w", every: int = 10) -> Iterator[Step]:
+        """The search for the latent closest to ``image``, step by step (every ``every`` steps an
+        image, for callers that show progress); the last step is the answer. See projection.py."""
+        from .projection import load_picture, project
+
+        target = load_picture(image, self.resolution)
+        return project(self.G, target, steps=steps, seed=seed, space=space, every=every)
+
+    def project(self, image: Image.Image | str | os.PathLike[str], steps: int = DEFAULT_PROJECT_STEPS,
+                seed: int = 0, space: str = "w", every: int = 10,
+                on_step: Callable[[Step], None] | None = None) -> Projection:
+        """The latent closest to ``image``, its rendering, the loss per reported step, and a recipe
+        that reproduces it (psi 1, its w inside): sliders, mixing and PNGs work from it.
+        ``on_step`` sees each reported step (every ``every`` steps) as it happens."""
+        from .projection import Projection
+
+        losses = []
+        for step in self.project_steps(image, steps, seed, space, every):
+            losses.append(step.loss)
+            if on_step is not None:
+                on_step(step)
+        ws = step.ws[:, :1] if space == "w" else step.ws
+        recipe = replace(self.recipe(seed, psi=1.0), latent=encode_latent(ws), version=LATENT_VERSION)
+        return Projection(ws=step.ws, image=self.render(recipe), losses=losses, recipe=recipe)
 
     # --- convenience API ----------------------------------------------------------------
     def generate(

@@ -79,9 +79,9 @@ def tiny_sampler():
 
 def compute() -> tuple[dict[str, Any], dict[str, Image.Image]]:
     """Today's values: (the reference record, the images by name)."""
-    from ganart import Sampler
+    from ganart import Recipe, Sampler
     from ganart.latent import seed_to_z
-    from ganart.recipe import RECIPE_VERSION
+    from ganart.recipe import LATENT_VERSION, RECIPE_VERSION, encode_latent
 
     s = Sampler.load(DEFAULT, device="cpu")
     images: dict[str, Image.Image] = {}
@@ -92,6 +92,11 @@ def compute() -> tuple[dict[str, Any], dict[str, Image.Image]]:
         images[name] = next(f for i, f in enumerate(frames) if i == w["frame"])
     tiny = tiny_sampler()
     images["tiny"] = tiny.render(tiny.recipe(**TINY_RECIPE))
+    # a recipe that carries its latent (what projection makes): seed 5's w, edited
+    with torch.inference_mode():
+        w = s.G.mapping(seed_to_z(5, s.z_dim))[:, :1]
+    latent = Recipe(seed=0, psi=1.0, edits={1: 2.0}, latent=encode_latent(w), version=LATENT_VERSION)
+    images["latent-w"] = s.render(latent)
     record = {
         "about": "written by `python tests/golden.py --write`; compared by tests/test_golden.py",
         "cpu_capability": cpu_capability(),
@@ -122,6 +127,20 @@ def metric_images() -> tuple[np.ndarray, np.ndarray]:
     return a, np.stack(discs)
 
 
+def compute_lite0() -> list[float]:
+    """EfficientNet-Lite0's last-stage features of the first fixed image, averaged over space:
+    the perceptual distance projection uses rests on them."""
+    from ganart.perceptual import PerceptualDistance
+
+    a, _ = metric_images()
+    x = torch.from_numpy(a[:1]).permute(0, 3, 1, 2).float() / 127.5 - 1
+    d = PerceptualDistance()
+    with torch.no_grad():
+        feats = d.net.features((torch.nn.functional.interpolate((x + 1) / 2, size=(128, 128), mode="bilinear",
+                                                                align_corners=False) - d.mean) / d.std)
+    return feats[-1].mean((2, 3))[0, :16].tolist()
+
+
 def compute_inception() -> dict[str, Any]:
     """Inception features of the first image of each set, and the metrics between the sets."""
     from ganart import metrics
@@ -150,8 +169,9 @@ def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
         before = old.get("renders", {}).get(name, {}).get("sha256")
         if before != r["sha256"]:
             lines.append(f"render {name}: sha256 {str(before)[:12]} -> {r['sha256'][:12]}")
-    if old.get("inception") != new.get("inception", old.get("inception")):
-        lines.append("inception features or metrics changed")
+    for key in ("inception", "lite0"):
+        if old.get(key) != new.get(key, old.get(key)):
+            lines.append(f"{key} features or metrics changed")
     return lines
 
 
@@ -161,6 +181,7 @@ def main() -> int:
     args = ap.parse_args()
     new, images = compute()
     new["inception"] = compute_inception()
+    new["lite0"] = compute_lite0()
     old = stored() if REFERENCE.is_file() else {}
     changed = differences(old, new)
     print("\n".join(changed) if changed else "no change from the stored references")

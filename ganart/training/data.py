@@ -12,14 +12,14 @@ import io
 import os
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageColor
+from PIL import Image
 
 from ..cache import cached_array
+from ..preprocess import MAX_PIXELS, DataError, Preprocess, prepare_image
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"}
 EMOJI_FONT = "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf"
@@ -27,58 +27,6 @@ EMOJI_PACKAGE = "fonts-noto-color-emoji"
 EMOJI_LICENSE = (
     "Noto Color Emoji (Debian package fonts-noto-color-emoji): images Apache-2.0, font SIL OFL 1.1"
 )
-MAX_PIXELS = 8192 * 8192  # refuse decompression bombs
-
-
-class DataError(ValueError):
-    """A dataset problem the user can fix (missing folder, too few images, missing font)."""
-
-
-@dataclass(frozen=True)
-class Preprocess:
-    resolution: int = 64
-    background: str = "#ffffff"  # RGBA images are composited on this
-    fit: str = "pad"  # non-square: "pad" to square or "crop" the centre
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.resolution, int) or not 1 <= self.resolution <= 4096:
-            raise DataError(f"resolution must be an integer in [1, 4096], got {self.resolution!r}")
-        if self.fit not in ("pad", "crop"):
-            raise DataError(f"fit must be 'pad' or 'crop', got {self.fit!r}")
-        try:
-            ImageColor.getrgb(self.background)
-        except ValueError:
-            raise DataError(f"background must be a colour like '#ffffff', got {self.background!r}") from None
-
-    def key(self) -> str:
-        return f"r{self.resolution}-{self.fit}-{self.background.lstrip('#')}"
-
-
-def prepare_image(im: Image.Image, pre: Preprocess) -> np.ndarray:
-    """One PIL image -> uint8 [R, R, 3]: first frame, alpha on background, square, Lanczos."""
-    if getattr(im, "n_frames", 1) > 1:  # animated: the first frame
-        im.seek(0)
-    bg = ImageColor.getrgb(pre.background)[:3]
-    if im.mode in ("RGBA", "LA", "P", "PA") or "transparency" in im.info:
-        im = im.convert("RGBA")
-        base = Image.new("RGBA", im.size, bg + (255,))
-        im = Image.alpha_composite(base, im)
-    im = im.convert("RGB")  # greyscale, CMYK, ... -> RGB
-    w, h = im.size
-    if w != h:
-        if pre.fit == "crop":
-            s = min(w, h)
-            im = im.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
-        else:
-            s = max(w, h)
-            canvas = Image.new("RGB", (s, s), bg)
-            canvas.paste(im, ((s - w) // 2, (s - h) // 2))
-            im = canvas
-    if im.size != (pre.resolution, pre.resolution):
-        im = im.resize((pre.resolution, pre.resolution), Image.LANCZOS)
-    return np.asarray(im, dtype=np.uint8)
-
-
 def list_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
