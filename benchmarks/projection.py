@@ -88,7 +88,7 @@ def main() -> None:
     emoji = load_dataset("emoji", Preprocess(resolution=res))
     sets = {"trained": emoji[:: max(len(emoji) // args.n, 1)][: args.n], "unseen": unseen(args.n, res)}
     t0 = time.time()
-    bank = s.seed_images(args.seeds, psi=1.0).astype(np.int16)  # [S, R, R, 3]
+    bank = s.seed_images(args.seeds, psi=1.0)  # uint8 [S, R, R, 3]
     print(f"{torch.__version__}, {torch.get_num_threads()} threads; {args.seeds:,} seeds rendered in "
           f"{time.time() - t0:.0f} s", flush=True)
     out = Path(args.out)
@@ -98,7 +98,9 @@ def main() -> None:
         scores: dict[str, list[tuple[float, float]]] = {}
         seconds, sheet = [], []
         for i, pic in enumerate(pictures):
-            best = int(((bank - pic.astype(np.int16)) ** 2).mean((1, 2, 3)).argmin())
+            target = pic.astype(np.int32)
+            best = int(np.concatenate([((chunk.astype(np.int32) - target) ** 2).mean((1, 2, 3))  # int16 would overflow
+                                       for chunk in np.array_split(bank, 20)]).argmin())
             seed_img = bank[best].astype(np.uint8)
             scores.setdefault(f"best of {args.seeds:,} seeds", []).append((psnr(seed_img, pic), perceptual(seed_img, pic)))
             for n in steps:

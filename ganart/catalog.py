@@ -14,6 +14,7 @@ aliases of one model share it, and resolve to the one listed when there is one.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ CHECKPOINTS_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 MODELS_ENV = "GANART_MODELS"
 ALLOW_ANY_ENV = "GANART_ALLOW_ANY_MODEL"
 MAX_NAME = 200  # characters a model name may have
+SNAPSHOT = re.compile(r"/\S*/models--[^/\s]+/snapshots/[0-9a-f]+")  # a file's folder in the Hub cache
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,9 @@ class Catalog:
         self.default = describe(default)  # the operator's choice: trusted
         self._by_name: dict[str, Model] = {}
         for m in [self.default, *shipped(checkpoints), *(describe(s) for s in models)]:
-            self._by_name.setdefault(m.name, m)
+            known = self._by_name.setdefault(m.name, m)
+            if known.key != m.key:
+                raise ValueError(f"two models would be called {m.name!r} (rename one folder): {known.source}, {m.source}")
         self._by_key = {m.key: m for m in reversed(self._by_name.values())}
 
     def names(self) -> list[str]:
@@ -92,5 +96,8 @@ class Catalog:
         return self._by_key.get(model.key, model)
 
     def public(self, text: str, model: Model) -> str:
-        """``text`` (an error message) with the model's server-side location replaced by its name."""
-        return text.replace(model.source, model.name) if model.source != model.name else text
+        """``text`` (an error message) with the model's server-side location (its folder, or its
+        snapshot in the Hub cache) replaced by its name."""
+        if model.source != model.name:
+            text = text.replace(model.source, model.name)
+        return SNAPSHOT.sub(model.name, text)

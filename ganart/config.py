@@ -10,6 +10,8 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from .limits import RENDER_MEMORY_ENV, render_budget_bytes
+
 MAX_PARAMS = 200_000_000
 # fields that set channel widths (or none at all): the ones a checkpoint may be grown along
 _WIDTH_FIELDS = ("channel_base", "channel_max", "channel_min", "g_channels", "d_channel_base", "d_channel_max",
@@ -148,6 +150,16 @@ class ModelConfig:
         count is): seven float32 activations the size of each level. Peaks measured with VmHWM
         (64 to 512 px, 128 to 256 channels, batches of 1 to 32) were 0.5 to 0.9 of it."""
         return 7 * 4 * sum(res * res * max(self.channels(res), self.img_channels) for res in self.resolutions)
+
+    def render_chunk(self) -> int:
+        """How many images of this shape one forward pass may render within the render-memory
+        budget (GANART_RENDER_MEMORY_MB; at most 32); ValueError when even one would not fit."""
+        per_image, budget = self.render_bytes_per_image(), render_budget_bytes()
+        if per_image > budget:
+            raise ValueError(
+                f"this model ({self.resolution} px) needs about {per_image / 2**20:,.0f} MB to render one image, over "
+                f"the render-memory budget of {budget / 2**20:,.0f} MB (set {RENDER_MEMORY_ENV} to allow more)")
+        return max(1, min(32, budget // per_image))
 
     def growth_problem(self, wider: ModelConfig) -> str | None:
         """Why this shape's weights cannot be grown into ``wider`` (None when they can).

@@ -25,16 +25,19 @@ QUOTA_ENV = "GANART_HUB_CACHE_MB"
 DEFAULT_QUOTA_MB = 2048
 
 
-def _sizes(repo_id: str, revision: str | None) -> dict[str, int] | None:
-    """The sizes the Hub reports for a checkpoint's files (those it has), or None when it cannot
-    be asked (offline, no network). A missing repo or revision raises huggingface_hub's error."""
+def _commit_and_sizes(repo_id: str, revision: str | None) -> tuple[str, dict[str, int]] | None:
+    """The commit a ref names now, and the sizes the Hub reports for a checkpoint's files there
+    (those it has): everything after is fetched from that commit, so what was checked is what
+    comes down. None when the Hub cannot be asked (offline, no network); a missing repo or
+    revision raises huggingface_hub's error."""
     from huggingface_hub import HfApi, constants
     from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
 
     if constants.HF_HUB_OFFLINE:
         return None
     try:
-        files = HfApi().get_paths_info(repo_id, list(MAX_HUB_BYTES), revision=revision)
+        commit = HfApi().repo_info(repo_id, revision=revision).sha
+        files = HfApi().get_paths_info(repo_id, list(MAX_HUB_BYTES), revision=commit)
     except (RepositoryNotFoundError, RevisionNotFoundError):
         raise
     except Exception:
@@ -43,7 +46,7 @@ def _sizes(repo_id: str, revision: str | None) -> dict[str, int] | None:
     for f in files:
         lfs = getattr(f, "lfs", None)
         sizes[f.path] = max(getattr(f, "size", None) or 0, (lfs.size if lfs is not None else 0) or 0)
-    return sizes
+    return commit, sizes
 
 
 def _refuse_oversized(repo_id: str, sizes: dict[str, int]) -> None:
@@ -77,10 +80,14 @@ def _is_ganart(repo) -> bool:
 
 def hub_quota_bytes() -> int:
     """How much of the Hub cache ganart's downloads may hold (GANART_HUB_CACHE_MB, default 2048)."""
+    text = os.environ.get(QUOTA_ENV, str(DEFAULT_QUOTA_MB))
     try:
-        return int(float(os.environ.get(QUOTA_ENV, DEFAULT_QUOTA_MB)) * 2**20)
+        mb = float(text)
     except ValueError:
-        raise CheckpointError(f"{QUOTA_ENV} must be a number of MB, got {os.environ[QUOTA_ENV]!r}") from None
+        mb = float("nan")
+    if not 0 <= mb < float("inf"):
+        raise CheckpointError(f"{QUOTA_ENV} must be a number of MB >= 0, got {text!r}")
+    return int(mb * 2**20)
 
 
 def _touch(folder: Path) -> None:
@@ -136,19 +143,23 @@ def resolve_checkpoint(source: str) -> Path:
     except ImportError:  # pragma: no cover - huggingface_hub is a runtime requirement
         raise CheckpointError(f"{source}: not a local folder, and huggingface_hub is not installed") from None
     try:
-        sizes = _sizes(repo_id, revision or None)
-        if sizes is not None:
-            _refuse_oversized(repo_id, sizes)
+        checked = _commit_and_sizes(repo_id, revision or None)
+        if checked is not None:
+            _refuse_oversized(repo_id, checked[1])
         # only these files: a pickle in the repo is never even downloaded; without the Hub's
         # word on their sizes, only what the cache already holds
-        local = sizes is None
+        local = checked is None
+        # by the ref (so the cache records it, and loads offline later), then held to the checked commit
         snapshot = Path(snapshot_download(repo_id, revision=revision or None, allow_patterns=[CONFIG_NAME],
                                           local_files_only=local))
+        if checked is not None and snapshot.name != checked[0]:
+            raise CheckpointError(f"{source}: the repo changed while it was being checked; load it again")
         try:
-            read_config(snapshot / CONFIG_NAME)
-        except CheckpointError as e:
+            cfg, _ = read_config(snapshot / CONFIG_NAME)
+            cfg.render_chunk()  # a model over the render budget is refused before its weights come
+        except ValueError as e:
             _forget(snapshot)  # refused: what it downloaded goes too
-            raise CheckpointError(f"{source}: not a ganart checkpoint ({str(e).split(': ', 1)[-1]})") from None
+            raise CheckpointError(f"{source}: not a checkpoint this app can use ({str(e).split(': ', 1)[-1]})") from None
         # the rest from the same commit (the snapshot folder is named by it), whatever the ref does meanwhile
         folder = Path(snapshot_download(repo_id, revision=snapshot.name, allow_patterns=list(MAX_HUB_BYTES),
                                         local_files_only=local))

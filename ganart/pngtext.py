@@ -71,9 +71,10 @@ def read_text(path: str | os.PathLike[str], key: str, max_bytes: int = 1 << 20) 
             if ctype == b"IEND":
                 return None
             if ctype in TEXT_TYPES and length <= max_bytes + len(want) + 16:
-                keyword, text = _text(ctype, f.read(length), max_bytes)
-                if keyword == want:
-                    return text
+                head = f.read(len(want) + 1)  # the keyword first: other chunks are never inflated
+                if length >= len(head) and head == want + b"\0":
+                    return _text(ctype, head + f.read(length - len(head)), max_bytes)[1]
+                f.seek(length - len(head), os.SEEK_CUR)
             else:
                 f.seek(length, os.SEEK_CUR)
             f.seek(4, os.SEEK_CUR)  # the chunk's CRC

@@ -67,12 +67,16 @@ def load_picture(image: Image.Image | str | os.PathLike[str], resolution: int) -
             im = Image.open(path)
         except Exception as e:  # Pillow raises many types for files that are not images
             raise ValueError(f"{path}: not an image Pillow can read ({type(e).__name__})") from None
-    if im.width * im.height > MAX_PIXELS:
-        raise ValueError(f"the picture is {im.width}x{im.height}: over the {MAX_PIXELS:,} pixels a picture may have")
     try:
-        return prepare_image(im, Preprocess(resolution=resolution))
-    except Exception as e:  # truncated or corrupt image data surfaces here, when it is decoded
-        raise ValueError(f"the picture cannot be decoded ({type(e).__name__}: {str(e)[:80]})") from None
+        if im.width * im.height > MAX_PIXELS:
+            raise ValueError(f"the picture is {im.width}x{im.height}: over the {MAX_PIXELS:,} pixels a picture may have")
+        try:
+            return prepare_image(im, Preprocess(resolution=resolution))
+        except Exception as e:  # truncated or corrupt image data surfaces here, when it is decoded
+            raise ValueError(f"the picture cannot be decoded ({type(e).__name__}: {str(e)[:80]})") from None
+    finally:
+        if im is not image:  # a file this function opened
+            im.close()
 
 
 @dataclass
@@ -97,6 +101,7 @@ def project(G, target: np.ndarray, steps: int = 200, seed: int = 0, space: str =
     """Yield the search's progress for ``target`` (uint8 [R, R, 3] at G's resolution); the last
     Step holds the answer and its image. ``steps`` 0 gives the best sampled start."""
     steps = check_int("steps", steps, 0, MAX_PROJECT_STEPS)
+    every = check_int("every", every, 1, MAX_PROJECT_STEPS)
     seed = check_seed(seed)
     if space not in SPACES:
         raise ValueError(f"space must be one of {', '.join(SPACES)}, got {space!r}")
@@ -123,18 +128,19 @@ def project(G, target: np.ndarray, steps: int = 200, seed: int = 0, space: str =
     def ws() -> torch.Tensor:
         return (var[:, None].expand(-1, G.num_ws, -1) if space == "w" else var).detach().clone()
 
-    with torch.enable_grad():
-        for step in range(steps):
-            for group in opt.param_groups:
-                group["lr"] = _lr(step, steps)
+    for step in range(steps):
+        for group in opt.param_groups:
+            group["lr"] = _lr(step, steps)
+        with torch.enable_grad():  # only around the step: the caller's grad mode holds across a yield
             img = G.synthesis(var[:, None].expand(-1, G.num_ws, -1) if space == "w" else var)
             loss = loss_of(img).sum()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            if (step + 1) % every == 0 and step + 1 < steps:
-                yield Step(step + 1, loss.item(), ws(), to_images(img.detach())[0])
+        if (step + 1) % every == 0 and step + 1 < steps:
+            yield Step(step + 1, loss.item(), ws(), to_images(img.detach())[0])
     with torch.no_grad():
         final = ws()
         img = G.synthesis(final)
-        yield Step(steps, float(loss_of(img).sum()), final, to_images(img)[0])
+        loss = float(loss_of(img).sum())
+    yield Step(steps, loss, final, to_images(img)[0])

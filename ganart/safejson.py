@@ -12,15 +12,29 @@ from typing import Any
 
 from .limits import MAX_JSON_DEPTH
 
-_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')  # strings (skipped whole) and brackets
+_SPECIAL = re.compile(r'[\[\]{}"\\]')  # the only characters that change depth or string state
 
 
 def nesting(text: str) -> int:
-    """The deepest nesting of arrays and objects in ``text`` (brackets inside strings do not count)."""
+    """The deepest nesting of arrays and objects in ``text`` (brackets inside strings do not
+    count). One pass over the special characters: linear in the text, whatever it holds."""
     depth = deepest = 0
-    for m in _TOKENS.finditer(text):
-        c = m.group()
-        if c in "[{":
+    in_string = escaped = False
+    last = -2
+    for m in _SPECIAL.finditer(text):
+        c, at = m.group(), m.start()
+        if escaped and at == last + 1:  # the character a backslash escapes
+            escaped, last = False, at
+            continue
+        escaped, last = False, at
+        if in_string:
+            if c == "\\":
+                escaped = True
+            elif c == '"':
+                in_string = False
+        elif c == '"':
+            in_string = True
+        elif c in "[{":
             depth += 1
             deepest = max(deepest, depth)
         elif c in "]}":

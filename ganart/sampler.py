@@ -42,11 +42,9 @@ from .limits import (
     MAX_KEYFRAMES,
     METHODS,
     NUM_DIRECTIONS,
-    RENDER_MEMORY_ENV,
-    render_budget_bytes,
 )
 from .models import truncate
-from .recipe import LATENT_VERSION, PNG_KEY, Recipe, decode_latent, encode_latent
+from .recipe import PNG_KEY, Recipe, decode_latent
 
 if TYPE_CHECKING:
     from .projection import Projection, Step
@@ -56,14 +54,10 @@ DIRECTION_SEED = 0  # the seed of the w samples behind PCA and the direction std
 
 
 def render_chunk(cfg: ModelConfig) -> int:
-    """How many images of this shape one forward pass may render within the render-memory budget
-    (at most 32); CheckpointError when even one image would not fit."""
-    per_image, budget = cfg.render_bytes_per_image(), render_budget_bytes()
-    if per_image > budget:
-        raise CheckpointError(
-            f"this model ({cfg.resolution} px) needs about {per_image / 2**20:,.0f} MB to render one image, over "
-            f"the render-memory budget of {budget / 2**20:,.0f} MB (set {RENDER_MEMORY_ENV} to allow more)")
-    return max(1, min(32, budget // per_image))
+    try:
+        return cfg.render_chunk()
+    except ValueError as e:
+        raise CheckpointError(str(e)) from None
 
 
 def walk_length(keyframes: int, frames_per_segment: int, loop: bool = True) -> int:
@@ -270,7 +264,7 @@ class Sampler:
             if on_step is not None:
                 on_step(step)
         ws = step.ws[:, :1] if space == "w" else step.ws
-        recipe = replace(self.recipe(seed, psi=1.0), latent=encode_latent(ws), version=LATENT_VERSION)
+        recipe = self.recipe(seed, psi=1.0).with_latent(ws)
         return Projection(ws=step.ws, image=self.render(recipe), losses=losses, recipe=recipe)
 
     # --- convenience API ----------------------------------------------------------------

@@ -268,9 +268,14 @@ class App:
         p = Path(path)
         if p.stat().st_size > MAX_RECIPE_FILE_BYTES:
             raise gr.Error(f"That file is over {MAX_RECIPE_FILE_BYTES // 2**20} MB")
-        r = page_call(Recipe.from_png, p)
+        try:
+            r = Recipe.from_png(p)
+        except ValueError as e:  # the upload's name, not where the server keeps it
+            raise gr.Error(str(e).replace(str(p), p.name)) from None
         if r.mix_seed is not None:
             raise gr.Error("This PNG is a mix; open it with the Mix tab's seeds")
+        if r.latent:  # Create's controls hold a seed, not a latent
+            raise gr.Error("This PNG is a projected picture; render or edit it with `ganart sample --recipe`")
         s = self.samplers.get(model)
         img = page_call(s.render, r)
         lo, hi = r.layers or (0, s.num_ws)

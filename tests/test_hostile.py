@@ -477,3 +477,70 @@ def test_every_endpoint_takes_any_value_without_harm(session_ckpt, tmp_path):
 def test_bad_values_get_a_message_that_names_the_problem(app_url, api, data, message):
     text = _call(app_url.rstrip("/"), api, data)
     assert "event: error" in text and message in text, text[:400]
+
+
+def test_only_the_recipe_chunk_is_ever_inflated(tmp_path):
+    """Other keywords' compressed chunks were inflated on the way (a 10 MB upload could hold ~10 GB
+    of them), and a big one from an editor refused a real ganart PNG."""
+    path = tmp_path / "busy.png"
+    ihdr = png_chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0))
+    bomb = png_chunk(b"zTXt", b"XML:com.adobe.xmp\0\0" + zlib.compress(b" " * (8 << 20), 9))  # 8 MB inflated
+    recipe = png_chunk(b"tEXt", PNG_KEY.encode() + b"\0" + Recipe(seed=11).to_json().encode())
+    short = png_chunk(b"tEXt", b"x\0")  # shorter than the keyword looked for
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + ihdr + short + bomb * 50 + recipe + png_chunk(b"IEND", b""))
+    assert Recipe.from_png(path).seed == 11
+    assert peak_rss_mb(f"Recipe.from_png({str(path)!r})") < 50
+
+
+def test_json_nesting_is_counted_in_linear_time():
+    """The depth check ran a backtracking pattern: 16,000 characters of '"\\' took 1.35 s and 1 MB
+    about an hour and a half (a recipe or a crafted gallery caption held a worker that long)."""
+    from ganart.safejson import loads, nesting
+
+    hostile = '"\\' * 500_000  # 1 MB, never a closed string
+    assert nesting(hostile) == 0
+    with pytest.raises(ValueError, match="not valid JSON"):
+        loads(hostile, 2 << 20)
+    assert nesting(r'["a\"]", [[2]], "\\", {"k": "[[["}]') == 3
+
+
+def test_errors_name_the_upload_and_the_model_never_where_the_server_keeps_them(session_ckpt, tmp_path):
+    import gradio as gr
+
+    from ganart.catalog import Catalog, Model
+
+    app = app_for(session_ckpt)
+    plain = tmp_path / "deep" / "inside" / "holiday.png"
+    plain.parent.mkdir(parents=True)
+    Image.new("RGB", (4, 4)).save(plain)
+    with pytest.raises(gr.Error) as e:
+        app.restore(None, str(plain))
+    assert e.value.message == "holiday.png: this PNG carries no ganart recipe"
+    cat = Catalog(str(session_ckpt))
+    hub_model = Model("someone/x", "someone/x", "hub:someone/x")
+    cached = "/root/.cache/huggingface/hub/models--someone--x/snapshots/" + "ab" * 20 + "/model.safetensors: missing"
+    assert cat.public(cached, hub_model) == "someone/x/model.safetensors: missing"
+
+
+def test_a_projected_png_is_refused_by_create_rather_than_lost(session_ckpt, tmp_path):
+    """Create's controls hold a seed: a projected picture's latent was dropped at the next slider move."""
+    import gradio as gr
+    import torch
+
+    from ganart.recipe import encode_latent
+
+    r = Recipe(seed=0, psi=1.0, latent=encode_latent(torch.zeros(1, 32)), version=2)
+    png = save_png(Image.new("RGB", (4, 4)), tmp_path / "mine.png", r)
+    with pytest.raises(gr.Error, match="projected picture"):
+        app_for(session_ckpt).restore(None, str(png))
+
+
+def test_two_models_with_one_name_are_an_error_at_start(tmp_path, session_ckpt):
+    import shutil
+
+    from ganart.catalog import Catalog
+
+    other = tmp_path / "elsewhere" / "tiny"
+    shutil.copytree(session_ckpt, other)
+    with pytest.raises(ValueError, match="two models would be called 'tiny'"):
+        Catalog(str(session_ckpt), models=[str(other)])

@@ -174,13 +174,14 @@ def test_fake_hub_revision_selects_the_commit(fake_hub, tmp_path):
     assert v1.sha256 == hashlib.sha256(v1_files["model.safetensors"]).hexdigest() == v1_local.sha256
     assert np.array_equal(_pixels(v1), _pixels(v1_local))
     asked = [(r.method, r.kind, r.revision) for r in fake_hub.requests if r.kind in ("info", "paths-info")]
-    assert asked == [("POST", "paths-info", "v1"), ("GET", "info", "v1")]
+    assert asked == [("GET", "info", "v1"), ("POST", "paths-info", V1_SHA), ("GET", "info", "v1")]
     assert {r.revision for r in fake_hub.requests if r.kind in ("tree", "resolve")} == {V1_SHA}
 
     fake_hub.clear()
     main = Sampler.load("someone/tiny", device="cpu")
     assert main.sha256 == main_local.sha256 and np.array_equal(_pixels(main), _pixels(main_local))
-    assert {r.revision for r in fake_hub.requests if r.kind in ("info", "paths-info")} == {"main"}
+    assert [(r.kind, r.revision) for r in fake_hub.requests if r.kind in ("info", "paths-info")] == [
+        ("info", "main"), ("paths-info", MAIN_SHA), ("info", "main")]  # sizes checked at the commit fetched
     assert {r.revision for r in fake_hub.requests if r.kind in ("tree", "resolve")} == {MAIN_SHA}
 
     assert Sampler.load(f"someone/tiny@{V1_SHA}", device="cpu").sha256 == v1_local.sha256  # a commit id
@@ -235,7 +236,7 @@ def test_fake_hub_oversized_file_is_refused_before_any_download(fake_hub, tmp_pa
     with pytest.raises(CheckpointError, match=rf"^evil/huge: {re.escape(name)} is {size} MB on the Hub, over the "
                                               rf"{cap / 1e6:,.0f} MB a ganart checkpoint can need; not downloaded$"):
         Sampler.load("evil/huge", device="cpu")
-    assert [(r.method, r.kind) for r in fake_hub.requests] == [("POST", "paths-info")]
+    assert [(r.method, r.kind) for r in fake_hub.requests] == [("GET", "info"), ("POST", "paths-info")]
     assert not (tmp_path / "fake-hub-cache" / "models--evil--huge").exists()
 
 
@@ -248,7 +249,7 @@ def test_fake_hub_repo_that_is_not_a_ganart_checkpoint(fake_hub, tmp_path):
     config = {"architectures": ["BertModel"], "model_type": "bert", "hidden_size": 8}
     fake_hub.add_repo("someone/bert", refs={"main": MAIN_SHA},
                       commits={MAIN_SHA: {**files, "config.json": json.dumps(config).encode()}})
-    with pytest.raises(CheckpointError, match=r"^someone/bert: not a ganart checkpoint \(unknown config keys: "
+    with pytest.raises(CheckpointError, match=r"^someone/bert: not a checkpoint this app can use \(unknown config keys: "
                                               r"architectures, hidden_size, model_type\)$"):
         Sampler.load("someone/bert", device="cpu")
     assert fake_hub.files_fetched("someone/bert") == ["config.json"]
@@ -297,3 +298,47 @@ def test_fake_hub_downloads_stay_under_the_quota_least_recently_used_out(fake_hu
     monkeypatch.setenv(QUOTA_ENV, "0")  # even at 0 the model just loaded stays
     Sampler.load("someone/b", device="cpu")
     assert cached() == {"models--someone--b"}
+
+
+def test_fake_hub_a_ref_that_moves_after_the_check_is_refused(fake_hub, tmp_path, monkeypatch):
+    """The sizes were read for the ref, and the files fetched for whatever it named a moment
+    later: a push in between brought unchecked weights."""
+    from ganart import hub
+
+    main_files, _ = _checkpoint_files(tmp_path, seed=1)
+    v1_files, _ = _checkpoint_files(tmp_path, seed=2)
+    fake_hub.add_repo("someone/moving", refs={"main": MAIN_SHA}, commits={MAIN_SHA: main_files, V1_SHA: v1_files})
+    real = hub._commit_and_sizes
+
+    def checked_then_pushed(repo_id, revision):
+        answer = real(repo_id, revision)
+        fake_hub.repos["someone/moving"]["refs"]["main"] = V1_SHA  # the owner pushes now
+        return answer
+
+    monkeypatch.setattr(hub, "_commit_and_sizes", checked_then_pushed)
+    with pytest.raises(CheckpointError, match="someone/moving: the repo changed while it was being checked"):
+        Sampler.load("someone/moving", device="cpu")
+    assert "model.safetensors" not in fake_hub.files_fetched("someone/moving")
+
+
+def test_fake_hub_a_model_over_the_render_budget_is_refused_before_its_weights(fake_hub, tmp_path, monkeypatch):
+    from ganart.limits import RENDER_MEMORY_ENV
+
+    files, _ = _checkpoint_files(tmp_path, seed=3)
+    fake_hub.add_repo("someone/wide", refs={"main": MAIN_SHA}, commits={MAIN_SHA: files})
+    monkeypatch.setenv(RENDER_MEMORY_ENV, "0.01")
+    with pytest.raises(CheckpointError, match="someone/wide: not a checkpoint this app can use \\(this model \\(16 px\\)"):
+        Sampler.load("someone/wide", device="cpu")
+    assert fake_hub.files_fetched("someone/wide") == ["config.json"]
+    assert not list((tmp_path / "fake-hub-cache").glob("models--someone--wide/snapshots/*/*"))
+
+
+def test_the_quota_setting_is_checked(monkeypatch):
+    from ganart.hub import QUOTA_ENV, hub_quota_bytes
+
+    for bad in ("inf", "-1", "lots", "nan"):
+        monkeypatch.setenv(QUOTA_ENV, bad)
+        with pytest.raises(CheckpointError, match="GANART_HUB_CACHE_MB must be a number of MB >= 0"):
+            hub_quota_bytes()
+    monkeypatch.setenv(QUOTA_ENV, "1.5")
+    assert hub_quota_bytes() == int(1.5 * 2**20)

@@ -185,3 +185,16 @@ def test_project_on_the_command_line(session_ckpt, target, tmp_path):
     assert r.latent and r.version == 2
     assert Image.open(out / "me-compare.png").size == (2 * 16 * 4 + 3 * 2, 16 * 4 + 2 * 2)
     assert json.loads(r.to_json())["psi"] == 1.0
+
+
+def test_a_paused_projection_leaves_the_callers_grad_mode_alone(sampler, target):
+    import torch
+
+    with torch.no_grad():
+        steps = sampler.project_steps(target, steps=20, every=5)
+        first = next(steps)
+        assert not torch.is_grad_enabled() and first.step == 5  # not switched on while paused
+        list(steps)
+        assert not torch.is_grad_enabled()
+    with pytest.raises(ValueError, match="every must be in"):
+        next(sampler.project_steps(target, steps=5, every=0))

@@ -702,3 +702,17 @@ def test_resume_auto_takes_the_newest_readable_snapshot(tmp_path, shapes, capsys
     state.write_bytes(state.read_bytes()[:100])  # truncated, as by a full disk
     assert trainer(tmp_path, shapes, resume="auto").resume_from == snaps / "step00000002"
     assert f"skipping unreadable snapshot {snaps / 'step00000003'}" in capsys.readouterr().err
+
+
+def test_prune_clears_what_a_killed_snapshot_left(tmp_path, shapes):
+    import os
+
+    from ganart.training.snapshot import SNAPSHOTS, prune
+
+    t = trainer(tmp_path, shapes, max_steps=1)
+    t.fit()
+    snaps = tmp_path / "run" / SNAPSHOTS
+    (snaps / ".tmp-step00000009-999999").mkdir()  # a process killed mid-write
+    (snaps / f".tmp-step00000010-{os.getpid()}").mkdir()  # this process, writing now
+    prune(tmp_path / "run", keep=3)
+    assert sorted(p.name for p in snaps.iterdir()) == [f".tmp-step00000010-{os.getpid()}", "step00000001"]

@@ -149,6 +149,9 @@ def prune(out: Path, keep: int) -> None:
         remove_snapshot(old)
     for leftover in (out / SNAPSHOTS).glob(".del-*"):
         shutil.rmtree(leftover, ignore_errors=True)
+    for leftover in (out / SNAPSHOTS).glob(".tmp-*"):  # a snapshot a killed process was writing
+        if not leftover.name.endswith(f"-{os.getpid()}"):
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def find_resume(out: Path, spec: str) -> Path | None:
