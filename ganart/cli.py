@@ -274,18 +274,18 @@ def cmd_project(args: argparse.Namespace) -> int:
 
     check_int("--steps", args.steps, 0, MAX_PROJECT_STEPS)
     sampler = Sampler.load(args.checkpoint, device="cpu", name=describe(args.checkpoint).name)
-    picture = load_picture(args.image, sampler.resolution)  # before any work: a bad file is one line
+    from PIL import Image
+
+    picture = load_picture(args.image, sampler.resolution)  # prepared once, checked before any work
     frames = []
 
     def keep(step) -> None:
         if args.animation and step.image is not None:
             frames.append(upscale(step.image, 4))
 
-    p = sampler.project(args.image, args.steps, args.seed, args.space, every=max(args.steps // 24, 1), on_step=keep)
+    p = sampler.project(Image.fromarray(picture), args.steps, args.seed, args.space, every=max(args.steps // 24, 1), on_step=keep)
     out, stem = Path(args.out), Path(args.image).stem
     print(save_png(p.image, out / f"{stem}-projected.png", p.recipe))
-    from PIL import Image
-
     side = [upscale(Image.fromarray(picture), 4), upscale(p.image, 4)]
     make_grid(side, cols=2).save(out / f"{stem}-compare.png")
     print(out / f"{stem}-compare.png")

@@ -17,6 +17,7 @@ from .checkpoint import (
     read_config,
 )
 from .config import MAX_PARAMS
+from .limits import env_megabytes
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
 # what a checkpoint's files can weigh at most: fp32 weights of the largest model we load (+ header)
@@ -80,14 +81,10 @@ def _is_ganart(repo) -> bool:
 
 def hub_quota_bytes() -> int:
     """How much of the Hub cache ganart's downloads may hold (GANART_HUB_CACHE_MB, default 2048)."""
-    text = os.environ.get(QUOTA_ENV, str(DEFAULT_QUOTA_MB))
     try:
-        mb = float(text)
-    except ValueError:
-        mb = float("nan")
-    if not 0 <= mb < float("inf"):
-        raise CheckpointError(f"{QUOTA_ENV} must be a number of MB >= 0, got {text!r}")
-    return int(mb * 2**20)
+        return env_megabytes(QUOTA_ENV, DEFAULT_QUOTA_MB, zero_ok=True)
+    except ValueError as e:
+        raise CheckpointError(str(e)) from None
 
 
 def _touch(folder: Path) -> None:

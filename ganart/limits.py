@@ -54,13 +54,19 @@ def check_render_batch(batch: object, name: str = "batch") -> int:
     return batch
 
 
-def render_budget_bytes() -> int:
-    """The render-memory budget: GANART_RENDER_MEMORY_MB, default 2048."""
-    text = os.environ.get(RENDER_MEMORY_ENV, str(DEFAULT_RENDER_MEMORY_MB))
+def env_megabytes(name: str, default: float, zero_ok: bool) -> int:
+    """A size setting in MB from the environment, as bytes; ValueError naming the setting when it
+    is not a finite number (above 0, or >= 0 with ``zero_ok``)."""
+    text = os.environ.get(name, str(default))
     try:
         mb = float(text)
     except ValueError:
         mb = float("nan")
-    if not mb > 0 or mb == float("inf"):
-        raise ValueError(f"{RENDER_MEMORY_ENV} must be a number of MB above 0, got {text!r}")
+    if not (0 <= mb if zero_ok else 0 < mb) or mb == float("inf"):
+        raise ValueError(f"{name} must be a number of MB {'>= 0' if zero_ok else 'above 0'}, got {text!r}")
     return int(mb * 2**20)
+
+
+def render_budget_bytes() -> int:
+    """The render-memory budget: GANART_RENDER_MEMORY_MB, default 2048."""
+    return env_megabytes(RENDER_MEMORY_ENV, DEFAULT_RENDER_MEMORY_MB, zero_ok=False)

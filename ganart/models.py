@@ -341,6 +341,10 @@ class Generator(nn.Module):
         return out
 
 
+def count_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
 def truncate(w: torch.Tensor, w_avg: torch.Tensor, psi: float) -> torch.Tensor:
     """Pull w toward the average w: psi=1 unchanged, 0 the average, <0 the 'opposite'."""
     return w_avg + psi * (w - w_avg)

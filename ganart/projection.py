@@ -14,7 +14,6 @@ import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -22,10 +21,10 @@ from PIL import Image
 
 from .images import to_images
 from .latent import check_int, check_seed
-from .limits import MAX_PROJECT_STEPS, MAX_RECIPE_FILE_BYTES, PROJECT_CANDIDATES
+from .limits import MAX_PROJECT_STEPS, PROJECT_CANDIDATES
 from .perceptual import PerceptualDistance
 from .preprocess import MAX_PIXELS, Preprocess, prepare_image
-from .recipe import Recipe
+from .recipe import Recipe, readable_file
 
 SPACES = ("w", "w+")
 PIXEL_WEIGHT = 1.0  # the pixel term's weight beside the perceptual distance
@@ -58,11 +57,7 @@ def load_picture(image: Image.Image | str | os.PathLike[str], resolution: int) -
     if isinstance(image, Image.Image):
         im = image
     else:
-        path = Path(image)
-        if not path.is_file():
-            raise ValueError(f"{path}: no such file")
-        if path.stat().st_size > MAX_RECIPE_FILE_BYTES:
-            raise ValueError(f"{path}: larger than {MAX_RECIPE_FILE_BYTES // 2**20} MB")
+        path = readable_file(image)
         try:
             im = Image.open(path)
         except Exception as e:  # Pillow raises many types for files that are not images

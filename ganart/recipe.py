@@ -178,7 +178,7 @@ class Recipe:
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> Recipe:
         """A recipe from a ganart PNG, or from a .json file (the app's Recipe box, the API's output)."""
-        path = _readable(path)
+        path = readable_file(path)
         if path.suffix.lower() != ".json":
             return cls.from_png(path)
         try:
@@ -192,7 +192,7 @@ class Recipe:
     def from_png(cls, path: str | os.PathLike[str]) -> Recipe:
         """Read the recipe that ganart embedded in a PNG it saved (its text chunk only: the
         pixels are never decoded)."""
-        path = _readable(path)
+        path = readable_file(path)
         try:
             text = read_text(path, PNG_KEY, MAX_RECIPE_BYTES)
         except PngTextError as e:
@@ -213,8 +213,8 @@ def _format(path: Path) -> str:
         return "unknown"
 
 
-def _readable(path: str | os.PathLike[str]) -> Path:
-    """``path`` if it is a file small enough to read (a recipe never needs 10 MB)."""
+def readable_file(path: str | os.PathLike[str]) -> Path:
+    """``path`` if it is a file small enough to read (a recipe or a picture never needs 10 MB)."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: no such file")

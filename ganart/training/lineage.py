@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from ..checkpoint import DISCRIMINATOR_NAME, CheckpointMeta, load_checkpoint, load_discriminator
-from ..models import Discriminator, Generator, grown_state
+from ..models import Discriminator, Generator, count_params, grown_state
 from .config import TrainConfig, flags_for
 from .data import EMOJI_LICENSE
 
@@ -21,10 +21,6 @@ def _total(training: dict[str, Any], key: str) -> float:
     """A count from a checkpoint's free-form ``meta.training``; one that is not a number is 0."""
     v = training.get(key)
     return v if isinstance(v, (int, float)) and not isinstance(v, bool) else 0
-
-
-def _count(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
 
 
 def init_from(source: str, G: Generator, D: Discriminator) -> tuple[dict[str, Any], str]:
@@ -43,8 +39,8 @@ def init_from(source: str, G: Generator, D: Discriminator) -> tuple[dict[str, An
     message = f"ganart train: G from {source}; " + (
         f"D from its {DISCRIMINATOR_NAME}" if saved_D is not None
         else f"no {DISCRIMINATOR_NAME} there, so D starts from scratch (--d-warmup-kimg helps)")
-    grown = [f"{name} {_count(old):,} -> {_count(new):,}" for name, old, new in (("G", src.generator, G), ("D", saved_D, D))
-             if old is not None and _count(old) != _count(new)]
+    grown = [f"{name} {count_params(old):,} -> {count_params(new):,}" for name, old, new in (("G", src.generator, G), ("D", saved_D, D))
+             if old is not None and count_params(old) != count_params(new)]
     if grown:
         message += "; grown to this shape, same outputs (parameters " + ", ".join(grown) + ")"
     return parent, message

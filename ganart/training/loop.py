@@ -29,7 +29,7 @@ from ..checkpoint import (
 from ..files import atomic_copy
 from ..images import make_grid, to_images
 from ..latent import seeds_to_z
-from ..models import Discriminator, Generator
+from ..models import Discriminator, Generator, count_params
 from ..progress import progress as progress_bar
 from . import distributed as dist
 from . import lineage, snapshot
@@ -53,10 +53,6 @@ class Progress:
     nan_events: int = 0
     train_seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def _count(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
 
 
 class Trainer:
@@ -143,7 +139,7 @@ class Trainer:
         self.data = ImageBatches(images, self.device, seed=self.cfg.seed * 1000 + self.rank, mirror=self.cfg.mirror)
 
     def param_counts(self) -> dict[str, int]:
-        return {"G": _count(self.G), "D": _count(self.D)}
+        return {"G": count_params(self.G), "D": count_params(self.D)}
 
     # --- one step ------------------------------------------------------------------------
     @property
