@@ -44,6 +44,8 @@ APP_HISTORY = 24
 APP_QUEUE = 64  # requests waiting in Gradio's queue
 APP_RENDER_BATCH = 8  # default: concurrent /generate requests merged into one forward pass
 APP_MAX_RENDER_BATCH = 32  # at most this many share a pass (each is a waiting request: at most the queue)
+APP_PROJECT_STEPS = 300  # a projection's steps (~15 s of both cores for emoji64)
+APP_LINK_LATENT = 2000  # characters of latent a page link carries (one w of 256: ~1.4 k); longer: the PNG
 
 
 def check_render_batch(batch: object, name: str = "batch") -> int:

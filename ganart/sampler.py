@@ -44,7 +44,7 @@ from .limits import (
     NUM_DIRECTIONS,
 )
 from .models import truncate
-from .recipe import PNG_KEY, Recipe, decode_latent
+from .recipe import LATENT_VERSION, PNG_KEY, RECIPE_VERSION, Recipe, decode_latent, encode_latent
 
 if TYPE_CHECKING:
     from .projection import Projection, Step
@@ -159,11 +159,14 @@ class Sampler:
         method: str = DEFAULT_METHOD,
         mix_seed: int | None = None,
         mix_layers: tuple[int, int] | None = None,
+        latent: str = "",
     ) -> Recipe:
-        """A validated recipe for this checkpoint (raises ValueError on bad arguments)."""
+        """A validated recipe for this checkpoint (raises ValueError on bad arguments).
+        ``latent``: a projected picture's w (``encode_latent``), used instead of the seed's."""
         r = Recipe(
             seed=seed, psi=psi, edits=edits or {}, layers=layers, method=method,
             mix_seed=mix_seed, mix_layers=mix_layers, checkpoint=self.source, sha256=self.sha256,
+            latent=latent, version=LATENT_VERSION if latent else RECIPE_VERSION,
         )
         self._check_recipe_fits(r)
         return r
@@ -263,9 +266,12 @@ class Sampler:
             losses.append(step.loss)
             if on_step is not None:
                 on_step(step)
-        ws = step.ws[:, :1] if space == "w" else step.ws
-        recipe = self.recipe(seed, psi=1.0).with_latent(ws)
+        recipe = self.projected_recipe(step.ws, seed, space)
         return Projection(ws=step.ws, image=self.render(recipe), losses=losses, recipe=recipe)
+
+    def projected_recipe(self, ws: torch.Tensor, seed: int = 0, space: str = "w") -> Recipe:
+        """The recipe (psi 1) of a projection's ``ws`` [1, num_ws, w_dim]: one row in "w", all in "w+"."""
+        return self.recipe(seed, psi=1.0, latent=encode_latent(ws[:, :1] if space == "w" else ws))
 
     # --- convenience API ----------------------------------------------------------------
     def generate(

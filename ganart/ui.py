@@ -25,18 +25,23 @@ from .latent import check_finite, check_seed, parse_keyframes, parse_layers
 from .limits import (
     APP_EXPLORE_MAX,
     APP_HISTORY,
+    APP_LINK_LATENT,
+    APP_PROJECT_STEPS,
     APP_QUEUE,
     APP_RENDER_BATCH,
     APP_SLIDER_RANGE,
     APP_SLIDERS,
     APP_WALK_FRAMES,
     DEFAULT_METHOD,
+    DEFAULT_PROJECT_STEPS,
+    MAX_RECIPE_BYTES,
     MAX_RECIPE_FILE_BYTES,
     MAX_SEED,
     METHODS,
     PSI_RANGE,
     check_render_batch,
 )
+from .projection import load_picture
 from .recipe import PNG_KEY, Recipe, save_png
 from .sampler import Sampler, walk_length
 from .ui_files import out_dir, start_sweeper
@@ -45,7 +50,7 @@ from .ui_models import Samplers, page_call
 # upscale crisply (never blur the pixels) and let the main images fill their column
 CSS = """
 img { image-rendering: pixelated; }
-#create-image img, #frame img, #child img { width: 100% !important; height: 100% !important; object-fit: contain; }
+#create-image img, #frame img, #child img, #target img { width: 100% !important; height: 100% !important; object-fit: contain; }
 #history .grid-container { grid-template-columns: repeat(auto-fill, 88px) !important; }
 """
 # (Gradio spreads a gallery's first few images over its whole width, cutting each in half in
@@ -53,10 +58,15 @@ img { image-rendering: pixelated; }
 # the page's link follows the controls, so a copied link reproduces the image: the model (when
 # not the default: DEFAULT_MODEL is filled in by build_demo), and the layer range whenever there
 # are edits (without edits it changes nothing)
-URL_JS = """(model, seed, psi, method, lo, hi, ...amounts) => {
+URL_JS = """(state, model, seed, psi, method, lo, hi, ...amounts) => {
   const q = new URLSearchParams();
   if (model && model !== DEFAULT_MODEL) q.set("model", model);
   q.set("seed", String(seed)); q.set("psi", String(psi)); q.set("method", method);
+  const at = state ? state.indexOf("@") : -1;  // a projected picture: its latent, when short enough
+  if (at > 0 && state.slice(0, at) === String(seed)) {
+    const latent = state.slice(at + 1);
+    q.set("latent", latent.length <= LINK_LATENT ? latent : "png");
+  }
   const edits = amounts.map((a, i) => a ? `${i}:${a}` : "").filter(Boolean).join(",");
   if (edits) { q.set("edits", edits); q.set("layers", `${lo}-${hi}`); }
   history.replaceState(null, "", "?" + q.toString());
@@ -101,21 +111,43 @@ def _edits(amounts: list[Any]) -> dict[int, float]:
     return out
 
 
+def latent_state(r: Recipe) -> str:
+    """The page's hidden latent box for a recipe: "SEED@LATENT" for a projected picture, else ""."""
+    return f"{r.seed}@{r.latent}" if r.latent else ""
+
+
+def _latent(state: Any, seed: int) -> str:
+    """The latent the shown picture starts from: the box's while the seed is still the one it came
+    with. Typing another seed leaves the picture, in whatever order the page's events arrive."""
+    if state is None or state == "":
+        return ""
+    if not isinstance(state, str) or "@" not in state or len(state) > MAX_RECIPE_BYTES:
+        raise gr.Error("The page's latent must be SEED@LATENT (see ganart.recipe.encode_latent)")
+    owner, _, latent = state.partition("@")
+    return latent if owner == str(seed) else ""
+
+
 class App:
     """The callbacks, independent of widget layout (so they are testable as plain functions)."""
 
     def __init__(self, samplers: Samplers) -> None:
         self.samplers = samplers
 
-    def recipe(self, model, seed, psi, method, layer_lo, layer_hi, *amounts) -> Recipe:
+    def recipe(self, model, seed, psi, method, layer_lo, layer_hi, *amounts, state: Any = "") -> Recipe:
+        """The controls' recipe; ``state``: the page's latent box (a projected picture)."""
         s = self.samplers.get(model)
         lo, hi = _whole(layer_lo, "Layer range start"), _whole(layer_hi, "Layer range end")
         layers = None if (lo, hi) == (0, s.num_ws) else (lo, hi)
-        return page_call(s.recipe, _seed(seed), psi, _edits(list(amounts)), layers, method)
+        seed = _seed(seed)
+        return page_call(s.recipe, seed, psi, _edits(list(amounts)), layers, method, latent=_latent(state, seed))
 
     def generate(self, model, seed, psi, method, layer_lo, layer_hi, *amounts):
         """-> (image shown 4x, recipe JSON)."""
-        r = self.recipe(model, seed, psi, method, layer_lo, layer_hi, *amounts)
+        return self.generate_from(model, "", seed, psi, method, layer_lo, layer_hi, *amounts)
+
+    def generate_from(self, model, state, seed, psi, method, layer_lo, layer_hi, *amounts):
+        """``generate`` for the page, which may hold a projected picture's latent."""
+        r = self.recipe(model, seed, psi, method, layer_lo, layer_hi, *amounts, state=state)
         img = self.samplers.render(model, r)
         return upscale(img, DISPLAY_SCALE), r.to_json()
 
@@ -129,9 +161,10 @@ class App:
         source = self.samplers.source(model)
         labels = self.slider_labels(model, method)
         if source == layers_model:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), *labels
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), *labels
+        # a projected picture belongs to the model it was found in
         return (_header(s), gr.update(maximum=s.num_ws - 1, value=0),
-                gr.update(maximum=s.num_ws, value=s.num_ws), source, *labels)
+                gr.update(maximum=s.num_ws, value=s.num_ws), source, "", *labels)
 
     def slider_labels(self, model, method) -> list[dict]:
         """The sliders named for what the model's directions do (where its checkpoint says)."""
@@ -144,7 +177,7 @@ class App:
         if not recipe_json or image is None or (history and history[0][1] == recipe_json):
             return history, gr.skip()
         history = [(image, recipe_json)] + [h for h in history if h[1] != recipe_json][: APP_HISTORY - 1]
-        return history, [(img, f"seed {Recipe.from_json(r).seed}") for img, r in history]
+        return history, [(img, _caption_of(Recipe.from_json(r))) for img, r in history]
 
     def from_history(self, model, history: list[tuple[Any, str]], evt: gr.SelectData):
         index = evt.index
@@ -153,15 +186,21 @@ class App:
         r = page_call(Recipe.from_json, history[index][1])
         s = self.samplers.get(model)
         lo, hi = r.layers or (0, s.num_ws)
-        return [r.seed, r.psi, r.method, lo, hi, *[r.edits.get(i, 0.0) for i in range(APP_SLIDERS)]]
+        return [r.seed, r.psi, r.method, lo, hi, *[r.edits.get(i, 0.0) for i in range(APP_SLIDERS)],
+                latent_state(r)]
 
     def download(self, model, seed, psi, method, layer_lo, layer_hi, *amounts) -> list[str]:
         """PNG files at native and 4x size, each carrying its recipe."""
-        r = self.recipe(model, seed, psi, method, layer_lo, layer_hi, *amounts)
+        return self.download_from(model, "", seed, psi, method, layer_lo, layer_hi, *amounts)
+
+    def download_from(self, model, state, seed, psi, method, layer_lo, layer_hi, *amounts) -> list[str]:
+        """``download`` for the page, which may hold a projected picture's latent."""
+        r = self.recipe(model, seed, psi, method, layer_lo, layer_hi, *amounts, state=state)
         img = page_call(self.samplers.get(model).render, r)
         folder = out_dir()
-        return [str(save_png(img, folder / f"seed{r.seed}.png")),
-                str(save_png(upscale(img, DISPLAY_SCALE), folder / f"seed{r.seed}-4x.png"))]
+        stem = "picture" if r.latent else f"seed{r.seed}"
+        return [str(save_png(img, folder / f"{stem}.png")),
+                str(save_png(upscale(img, DISPLAY_SCALE), folder / f"{stem}-4x.png"))]
 
     def explore(self, model, start, count, psi):
         """Stream a grid: yields the gallery as it grows."""
@@ -215,9 +254,9 @@ class App:
         return items
 
     def from_url(self, model, request: gr.Request):
-        """?model=user/name&seed=7&psi=0.5&method=pca&edits=0:1.5,3:-2&layers=2-5 -> the model and
-        Create controls (bad values: an error). -> [model, layers_model, header, seed, psi, method,
-        layer from, layer to, *sliders]"""
+        """?model=user/name&seed=7&psi=0.5&method=pca&edits=0:1.5,3:-2&layers=2-5[&latent=...] -> the
+        model and Create controls (bad values: an error). -> [model, layers_model, header, seed, psi,
+        method, layer from, layer to, *sliders, latent box]"""
         q = dict(request.query_params) if request is not None else {}
         source = self.samplers.source(q.get("model") or model)
         s = self.samplers.get(source)
@@ -243,9 +282,14 @@ class App:
                 raise gr.Error(f"Bad layers in the link: {q['layers']!r} (use from-to, e.g. 2-5)") from None
         method = q.get("method", DEFAULT_METHOD)
         layers = None if (lo, hi) == (0, s.num_ws) else (lo, hi)
-        r = page_call(s.recipe, seed, psi, _edits(amounts), layers, method)  # validates everything
+        latent = q.get("latent", "")
+        if latent == "png":  # URL_JS writes this when the latent is too long for a link
+            raise gr.Error("This link's picture was projected with a latent too long for a link: drop its PNG "
+                           "in the restore box instead")
+        r = page_call(s.recipe, seed, psi, _edits(amounts), layers, method, latent=latent)  # validates everything
         return [source, source, _header(s), r.seed, r.psi, r.method,
-                gr.update(maximum=s.num_ws - 1, value=lo), gr.update(maximum=s.num_ws, value=hi), *amounts]
+                gr.update(maximum=s.num_ws - 1, value=lo), gr.update(maximum=s.num_ws, value=hi), *amounts,
+                latent_state(r)]
 
     def open_child(self, model, evt: gr.SelectData):
         """A bred child, clicked: show it large with its recipe, its parents in the seed fields."""
@@ -274,13 +318,42 @@ class App:
             raise gr.Error(str(e).replace(str(p), p.name)) from None
         if r.mix_seed is not None:
             raise gr.Error("This PNG is a mix; open it with the Mix tab's seeds")
-        if r.latent:  # Create's controls hold a seed, not a latent
-            raise gr.Error("This PNG is a projected picture; render or edit it with `ganart sample --recipe`")
         s = self.samplers.get(model)
         img = page_call(s.render, r)
         lo, hi = r.layers or (0, s.num_ws)
         amounts = [r.edits.get(i, 0.0) for i in range(APP_SLIDERS)]
-        return [r.seed, r.psi, r.method, lo, hi, *amounts, upscale(img, DISPLAY_SCALE), r.to_json()]
+        return [r.seed, r.psi, r.method, lo, hi, *amounts, upscale(img, DISPLAY_SCALE), r.to_json(), latent_state(r)]
+
+    def project(self, model, path, steps, progress=gr.Progress()):  # noqa: B008 (Gradio's idiom)
+        """A dropped picture -> the model's closest image, streamed while the search runs, then the
+        Create controls set for it, so the sliders edit it. Yields [image, recipe, latent box,
+        seed, psi, method, layer from, layer to, *sliders, the picture as the model sees it]."""
+        s = self.samplers.get(model)
+        if path is None:
+            raise gr.Error("Drop a picture (PNG, JPEG, WebP, GIF, ...) to start from it")
+        n = _whole(steps, "Search steps")
+        if not 1 <= n <= APP_PROJECT_STEPS:
+            raise gr.Error(f"Search steps must be from 1 to {APP_PROJECT_STEPS}, got {n}")
+        p = Path(path)
+        try:  # the upload's name in messages, not where the server keeps it
+            target = Image.fromarray(load_picture(p, s.resolution))
+            skip = [gr.skip()] * (7 + APP_SLIDERS)  # all but the image and the picture
+            yield upscale(target, DISPLAY_SCALE), *skip, upscale(target, DISPLAY_SCALE)
+            for step in s.project_steps(target, n, every=max(n // 10, 1)):
+                progress(step.step / n, desc="Finding your picture in the model")
+                if step.step < n and step.image is not None:
+                    yield upscale(step.image, DISPLAY_SCALE), *skip, gr.skip()
+            r = s.projected_recipe(step.ws)
+        except ValueError as e:
+            raise gr.Error(str(e).replace(str(p), p.name)) from None
+        img = self.samplers.render(model, r)
+        yield (upscale(img, DISPLAY_SCALE), r.to_json(), latent_state(r), r.seed, r.psi, r.method, 0, s.num_ws,
+               *[0.0] * APP_SLIDERS, gr.skip())
+
+    def project_api(self, model, path, steps, progress=gr.Progress()):  # noqa: B008 (Gradio's idiom)
+        """/project: (the closest image, its recipe with the latent inside), streamed."""
+        for out in self.project(model, path, steps, progress):
+            yield out[0], out[1]
 
 
 def _caption(evt: gr.SelectData) -> str:
@@ -290,6 +363,10 @@ def _caption(evt: gr.SelectData) -> str:
     if not isinstance(caption, str):
         raise gr.Error("That gallery item carries no caption")
     return caption
+
+
+def _caption_of(r: Recipe) -> str:
+    return "your picture" if r.latent else f"seed {r.seed}"
 
 
 def _header(s: Sampler) -> str:
@@ -330,6 +407,15 @@ def build_demo(default_source: str, batch: int = APP_RENDER_BATCH,
                         history_gallery = gr.Gallery(label="History (click to restore)", columns=8, rows=1, height=120,
                                                      object_fit="contain",
                                                      elem_id="history")
+                        with gr.Accordion("Start from your image", open=True):
+                            with gr.Row():
+                                picture = gr.File(label="Drop a picture: the model finds its closest image, then "
+                                                  "the sliders edit it", file_types=["image"], type="filepath",
+                                                  elem_id="picture", scale=2)
+                                target_view = gr.Image(label="As the model sees it", type="pil", format="png",
+                                                       interactive=False, height=140, elem_id="target", scale=1)
+                            steps = gr.Slider(10, APP_PROJECT_STEPS, value=DEFAULT_PROJECT_STEPS, step=10,
+                                              label="Search steps (more: closer and slower)", elem_id="steps")
                     with gr.Column(scale=2):
                         with gr.Row():
                             prev_btn = gr.Button("◀", min_width=40)
@@ -351,7 +437,11 @@ def build_demo(default_source: str, batch: int = APP_RENDER_BATCH,
                             save = gr.Button("Download PNG")
                         files = gr.File(label="PNG (native and 4x, recipe embedded)", file_count="multiple")
                         upload = gr.File(label="Drop a ganart PNG to restore it", file_types=[".png"], type="filepath")
+                        # "SEED@LATENT" while the image is a projected picture (latent_state); hidden
+                        latent_box = gr.Textbox(visible=False, elem_id="latent")
             controls = [model, seed, psi, method, layer_lo, layer_hi, *sliders]
+            # the page's own events render from the latent box too; the API's /generate takes seeds
+            page_controls = [model, latent_box, *controls[1:]]
             with gr.Tab("Explore", id="explore"):
                 with gr.Row():
                     ex_start = gr.Number(value=0, label="First seed", precision=0)
@@ -386,40 +476,48 @@ def build_demo(default_source: str, batch: int = APP_RENDER_BATCH,
         # the RenderBatcher merges them into one forward pass (Gradio's own batch=True would
         # fail every request in a batch for one caller's bad input).
         generate_fn = dict(fn=app.generate, concurrency_limit=max(batch, 1), concurrency_id="render")
+        page_fn = dict(fn=app.generate_from, inputs=page_controls, outputs=outs, api_visibility="private")
         remember = dict(fn=app.remember, inputs=[history, image, recipe_box], outputs=[history, history_gallery],
                         api_visibility="private", show_progress="hidden")
         # the history records settled images (after a seed change or a slider release)
         # registered first so it owns the name. The API's /generate: the same render, without the browser-only history bookkeeping
         api_trigger = gr.Button(visible=False)
         api_trigger.click(**generate_fn, inputs=controls, outputs=outs, api_name="generate")
-        seed.change(**generate_fn, inputs=controls, outputs=outs, api_visibility="private",
-                    show_progress="hidden").then(**remember)
+        seed.change(**{**generate_fn, **page_fn}, show_progress="hidden").then(**remember)
         for c in [psi, layer_lo, layer_hi, *sliders]:
-            c.input(app.generate, controls, outs, trigger_mode="always_last", show_progress="hidden",
-                    api_visibility="private", concurrency_id="render")
-            c.release(app.generate, controls, outs, show_progress="hidden", api_visibility="private").then(
-                **remember)
-        prev_btn.click(lambda v: max(_seed(v) - 1, 0), seed, seed, api_visibility="private")
-        next_btn.click(lambda v: min(_seed(v) + 1, MAX_SEED), seed, seed, api_visibility="private")
-        dice.click(lambda: random.randrange(MAX_SEED + 1), None, seed, api_visibility="private")
-        method.change(app.generate, controls, outs, api_visibility="private")
+            c.input(**page_fn, trigger_mode="always_last", show_progress="hidden", concurrency_id="render")
+            c.release(**page_fn, show_progress="hidden").then(**remember)
+        # the seed buttons leave a projected picture (typing a seed does too: see _latent)
+        prev_btn.click(lambda v: (max(_seed(v) - 1, 0), ""), seed, [seed, latent_box], api_visibility="private")
+        next_btn.click(lambda v: (min(_seed(v) + 1, MAX_SEED), ""), seed, [seed, latent_box], api_visibility="private")
+        dice.click(lambda: (random.randrange(MAX_SEED + 1), ""), None, [seed, latent_box], api_visibility="private")
+        method.change(**page_fn)
         method.change(app.slider_labels, [model, method], sliders, api_visibility="private", show_progress="hidden")
-        model.change(app.model_changed, [model, layers_model, method], [header, layer_lo, layer_hi, layers_model, *sliders],
-                     api_visibility="private").success(app.generate, controls, outs, api_visibility="private")
-        reset.click(lambda: [0.0] * APP_SLIDERS, None, sliders, api_visibility="private").then(
-            app.generate, controls, outs, api_visibility="private")
-        save.click(app.download, controls, files, api_name="download")
+        model.change(app.model_changed, [model, layers_model, method],
+                     [header, layer_lo, layer_hi, layers_model, latent_box, *sliders],
+                     api_visibility="private").success(**page_fn)
+        reset.click(lambda: [0.0] * APP_SLIDERS, None, sliders, api_visibility="private").then(**page_fn)
+        save.click(app.download_from, page_controls, files, api_visibility="private")
+        api_download = gr.Button(visible=False)
+        api_download.click(app.download, controls, files, api_name="download")
         upload.upload(app.restore, [model, upload], [seed, psi, method, layer_lo, layer_hi, *sliders, image,
-                                                      recipe_box], api_name="restore")
+                                                      recipe_box, latent_box], api_name="restore")
         history_gallery.select(app.from_history, [model, history],
-                               [seed, psi, method, layer_lo, layer_hi, *sliders], api_visibility="private").then(
-            app.generate, controls, outs, api_visibility="private")
-        demo.load(app.from_url, [model], [model, layers_model, header, seed, psi, method, layer_lo, layer_hi, *sliders],
-                  api_visibility="private").then(app.generate, controls, outs, api_visibility="private")
+                               [seed, psi, method, layer_lo, layer_hi, *sliders, latent_box],
+                               api_visibility="private").then(**page_fn)
+        demo.load(app.from_url, [model], [model, layers_model, header, seed, psi, method, layer_lo, layer_hi, *sliders,
+                                          latent_box], api_visibility="private").then(**page_fn)
+        # one projection at a time: it holds both cores for seconds
+        project_fn = dict(concurrency_limit=1, concurrency_id="project")
+        api_project = gr.Button(visible=False)  # registered first, so it owns the name /project
+        api_project.click(app.project_api, [model, picture, steps], outs, api_name="project", **project_fn)
+        picture.upload(app.project, [model, picture, steps],
+                       [image, recipe_box, latent_box, seed, psi, method, layer_lo, layer_hi, *sliders, target_view],
+                       api_visibility="private", **project_fn).then(**remember)
         # keep the page URL in step with the image (in the browser only), so a copied link reproduces it
-        url_js = URL_JS.replace("DEFAULT_MODEL", json.dumps(default))
-        for c in controls:
-            c.change(None, controls, None, js=url_js, api_visibility="private")
+        url_js = URL_JS.replace("DEFAULT_MODEL", json.dumps(default)).replace("LINK_LATENT", str(APP_LINK_LATENT))
+        for c in [latent_box, *controls]:
+            c.change(None, [latent_box, *controls], None, js=url_js, api_visibility="private")
 
         # --- Explore ---------------------------------------------------------------------
         ex_btn.click(app.explore, [model, ex_start, ex_count, psi], gallery, api_name="explore")

@@ -36,7 +36,7 @@ def test_callbacks_service_level(session_ckpt, tmp_path):
     native, big = app.download(None, 3, 0.7, "sefa", 0, 4, 1.5, *ZERO[1:])
     restored = app.restore(None, native)
     assert restored[0] == 3 and restored[5] == 1.5  # seed and slider 0 restored
-    assert np.array_equal(np.asarray(restored[-2]), np.asarray(img))
+    assert np.array_equal(np.asarray(restored[-3]), np.asarray(img)) and restored[-1] == ""  # no latent
     assert Image.open(big).size == (64, 64)
     grids = list(app.explore(None, 10, 16, 0.7))
     assert len(grids) == 4 and len(grids[-1]) == 16 and grids[-1][0][1] == "10"
@@ -106,7 +106,7 @@ def test_restore_rejects_foreign_files(session_ckpt, tmp_path):
 def test_api_endpoints_are_named(server):
     client, _ = server
     names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
-    assert {"/generate", "/download", "/restore", "/explore", "/walk", "/mix", "/breed"} <= names
+    assert {"/generate", "/download", "/restore", "/project", "/explore", "/walk", "/mix", "/breed"} <= names
 
 
 def test_api_generate_and_errors(server):
@@ -195,7 +195,8 @@ def test_picking_another_model_spans_its_layers(session_ckpt, tmp_path):
 
     wide = save_checkpoint(tiny_generator(resolution=32), tmp_path / "wide", CheckpointMeta(name="wide32"))
     app = open_app(session_ckpt)
-    header, lo, hi, spanned, *labels = app.model_changed(str(wide), "tiny", "sefa")
+    header, lo, hi, spanned, latent, *labels = app.model_changed(str(wide), "tiny", "sefa")
+    assert latent == ""  # a projected picture belongs to the model it was found in
     assert [u["label"] for u in labels[:2]] == ["Direction 0", "Direction 1"]
     assert "**wide32** (32px)" in header and spanned == str(wide)
     assert lo["maximum"] == 7 and lo["value"] == 0 and hi["maximum"] == 8 and hi["value"] == 8
@@ -218,13 +219,14 @@ def test_a_link_carries_the_model_and_the_layer_range(session_ckpt, tmp_path):
     wide = str(save_checkpoint(tiny_generator(resolution=32), tmp_path / "wide", CheckpointMeta(name="wide32")))
     app = open_app(session_ckpt)
     out = app.from_url(None, gr.Request(query_params={"model": wide, "seed": "5", "edits": "0:2", "layers": "2-5"}))
-    model, spanned, header, seed, psi, method, lo, hi, *amounts = out
+    model, spanned, header, seed, psi, method, lo, hi, *amounts, latent = out
+    assert latent == "" and len(amounts) == APP_SLIDERS
     assert model == spanned == wide and "**wide32**" in header and seed == 5 and amounts[0] == 2.0
     assert (lo["value"], lo["maximum"], hi["value"], hi["maximum"]) == (2, 7, 5, 8)
     assert app.recipe(model, seed, psi, method, 2, 5, *amounts).layers == (2, 5)
     # the dropdown's change that follows keeps the link's range: it was set for this model
-    header, lo, hi, spanned, *labels = app.model_changed(model, spanned, "sefa")
-    assert (header, lo, hi, spanned) == (gr.skip(),) * 4 and len(labels) == APP_SLIDERS
+    header, lo, hi, spanned, latent, *labels = app.model_changed(model, spanned, "sefa")
+    assert (header, lo, hi, spanned, latent) == (gr.skip(),) * 5 and len(labels) == APP_SLIDERS
     # no model in the link: the one shown; no layers: all of them
     model, spanned, _, _, _, _, lo, hi, *_ = app.from_url(None, gr.Request(query_params={"seed": "1"}))
     assert model == spanned == "tiny" and (lo["value"], hi["value"]) == (0, 6)

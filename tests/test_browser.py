@@ -336,3 +336,30 @@ def test_the_model_list_names_shipped_models_by_folder(page, url):
     option.click()  # picks the folder's path: the header names the model, the image is its
     page.get_by_text("emoji64").first.wait_for()
     wait_image_change(page, "create-image", first)
+
+
+def test_a_dropped_picture_is_projected_then_edited_and_linked(page, url, browser, sampler, tmp_path, output_dir):
+    """Start from your image: drop it, watch the search, then the sliders, the link and a new
+    seed behave as for any image (the latent stays until the seed changes)."""
+    pic = tmp_path / "mine.png"
+    sampler.generate(7, psi=1.0).resize((48, 48)).save(pic)
+    page.goto(url)
+    first = wait_image_change(page, "create-image", "")
+    page.locator("#picture input[type=file]").first.set_input_files(str(pic))
+    wait_image_change(page, "target", "")  # the picture as the model sees it
+    projected = wait_recipe(page, lambda r: bool(r.latent))
+    assert projected.psi == 1.0 and image_src(page, "create-image") != first
+    page.wait_for_function("location.search.includes('latent=')", timeout=10_000)
+    page.screenshot(path=str(output_dir / "create-projected.png"), full_page=True)
+    drag_slider(page, "dir0", 0.9)
+    wait_recipe(page, lambda r: r.latent == projected.latent and 0 in r.edits)
+    page.wait_for_function("location.search.includes('edits=0')", timeout=10_000)
+    page.wait_for_timeout(500)  # trailing slider events settle
+    shown = recipe_text(page)
+    other = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    other.goto(page.url)  # the copied link opens the edited picture
+    wait_recipe(other, lambda r: r.to_json() == shown)
+    other.context.close()
+    page.locator("#dice").click()  # a new seed leaves the picture
+    wait_recipe(page, lambda r: not r.latent and r.seed != 0 and 0 in r.edits)
+    page.wait_for_function("!location.search.includes('latent=')", timeout=10_000)

@@ -522,19 +522,6 @@ def test_errors_name_the_upload_and_the_model_never_where_the_server_keeps_them(
     assert cat.public(cached, hub_model) == "someone/x/model.safetensors: missing"
 
 
-def test_a_projected_png_is_refused_by_create_rather_than_lost(session_ckpt, tmp_path):
-    """Create's controls hold a seed: a projected picture's latent was dropped at the next slider move."""
-    import gradio as gr
-    import torch
-
-    from ganart.recipe import encode_latent
-
-    r = Recipe(seed=0, psi=1.0, latent=encode_latent(torch.zeros(1, 32)), version=2)
-    png = save_png(Image.new("RGB", (4, 4)), tmp_path / "mine.png", r)
-    with pytest.raises(gr.Error, match="projected picture"):
-        app_for(session_ckpt).restore(None, str(png))
-
-
 def test_two_models_with_one_name_are_an_error_at_start(tmp_path, session_ckpt):
     import shutil
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import numpy as np
 import pytest
@@ -198,3 +199,101 @@ def test_a_paused_projection_leaves_the_callers_grad_mode_alone(sampler, target)
         assert not torch.is_grad_enabled()
     with pytest.raises(ValueError, match="every must be in"):
         next(sampler.project_steps(target, steps=5, every=0))
+
+
+# --- the app: "Start from your image" in Create, and /project ------------------------------
+def _project_in_app(app, path: str, steps: int = 20):
+    """Run the app's projection callback as Gradio does: -> (its updates, the final outputs)."""
+    updates = list(app.project(None, path, steps, progress=lambda *a, **k: None))
+    return updates, updates[-1]
+
+
+def test_the_app_projects_a_dropped_picture_and_the_sliders_edit_it(session_ckpt, sampler, target, tmp_path):
+    import gradio as gr
+
+    from ganart.limits import APP_SLIDERS
+    from ganart.ui import App, latent_state
+    from ganart.ui_models import Samplers
+
+    app = App(Samplers(str(session_ckpt)))
+    pic = tmp_path / "me.png"
+    target.save(pic)
+    updates, final = _project_in_app(app, str(pic), 20)
+    assert len(updates) == 11  # the picture as the model sees it, every 10th of the search, the answer
+    assert {len(u) for u in updates} == {9 + APP_SLIDERS}  # one value per output, each time
+    assert np.array_equal(pixels(updates[0][-1].resize((16, 16), Image.NEAREST)), pixels(target))  # as training data is
+    image, recipe, state, seed, psi, method, lo, hi, *amounts, _ = final
+    r = Recipe.from_json(recipe)
+    assert r.latent and state == latent_state(r) == f"0@{r.latent}" and (seed, psi) == (0, 1.0)
+    assert (lo, hi) == (0, sampler.num_ws) and amounts == [0.0] * APP_SLIDERS
+    assert np.array_equal(pixels(image.resize((16, 16), Image.NEAREST)), pixels(sampler.render(r)))
+    # the same picture and steps in the library: the same latent
+    assert sampler.project(target, steps=20).recipe.latent == r.latent
+    # Create's controls now edit the picture: a slider keeps the latent, the seed field leaves it
+    edited, edited_recipe = app.generate_from(None, state, 0, 1.0, method, 0, 6, 2.0, *amounts[1:])
+    e = Recipe.from_json(edited_recipe)
+    assert e.latent == r.latent and e.edits == {0: 2.0}
+    assert not np.array_equal(pixels(edited), pixels(image))
+    _, other = app.generate_from(None, state, 5, 1.0, method, 0, 6, *amounts)
+    assert Recipe.from_json(other).latent == "" and Recipe.from_json(other).seed == 5
+    # its download, restore box, history and link all keep it
+    native, _ = app.download_from(None, state, 0, 1.0, method, 0, 6, 2.0, *amounts[1:])
+    assert native.endswith("picture.png") and Recipe.from_png(native) == e
+    restored = app.restore(None, native)
+    assert restored[-1] == state and restored[5] == 2.0
+    assert np.array_equal(pixels(restored[-3]), pixels(edited))
+    history, thumbs = app.remember([], edited, edited_recipe)
+    assert thumbs[0][1] == "your picture"
+    picked = app.from_history(None, history, gr.SelectData(None, {"index": 0, "value": None, "selected": True}))
+    assert picked[-1] == state
+    link = app.from_url(None, gr.Request(query_params={"seed": "0", "psi": "1", "latent": r.latent}))
+    assert link[-1] == state
+    # what only the page can send is still checked
+    with pytest.raises(gr.Error, match="SEED@LATENT"):
+        app.generate_from(None, r.latent, 0, 1.0, method, 0, 6, *amounts)
+    with pytest.raises(gr.Error, match="checksum"):
+        app.generate_from(None, state[:-1] + ("0" if state[-1] != "0" else "1"), 0, 1.0, method, 0, 6, *amounts)
+    with pytest.raises(gr.Error, match="too long for a link"):
+        app.from_url(None, gr.Request(query_params={"seed": "0", "latent": "png"}))
+
+
+def test_the_app_refuses_bad_pictures_and_settings_clearly(session_ckpt, tmp_path):
+    import gradio as gr
+
+    from ganart.limits import APP_PROJECT_STEPS
+    from ganart.ui import App
+    from ganart.ui_models import Samplers
+
+    app = App(Samplers(str(session_ckpt)))
+    text = tmp_path / "deep" / "holiday.png"
+    text.parent.mkdir()
+    text.write_text("not an image")
+    good = _file(tmp_path, "ok.png", lambda p: Image.new("RGB", (8, 8), "red").save(p))
+    for path, steps, message in [
+        (str(text), 10, "^holiday.png: not an image Pillow can read"),  # the upload's name, not the server's path
+        (None, 10, "Drop a picture"),
+        (good, APP_PROJECT_STEPS + 1, f"from 1 to {APP_PROJECT_STEPS}"),
+        (good, 0, "from 1 to"),
+        (good, "many", "whole number"),
+    ]:
+        with pytest.raises(gr.Error) as e:
+            _project_in_app(app, path, steps)
+        assert re.search(message, e.value.message), e.value.message
+
+
+def test_project_through_the_api(app_url, session_ckpt, sampler, target, tmp_path):
+    from gradio_client import Client, handle_file
+
+    pic = tmp_path / "me.png"
+    target.save(pic)
+    client = Client(app_url, verbose=False)
+    updates = list(client.submit("tiny", handle_file(str(pic)), 20, api_name="/project"))
+    image, recipe = updates[-1]
+    r = Recipe.from_json(recipe)
+    assert r.latent and r.version == 2 and len(updates) >= 2
+    shown = Image.open(image).resize((16, 16), Image.NEAREST)
+    assert np.array_equal(pixels(shown), pixels(sampler.render(r)))
+    with pytest.raises(Exception, match="not an image Pillow can read"):
+        bad = tmp_path / "bad.png"
+        bad.write_text("no")
+        client.predict("tiny", handle_file(str(bad)), 20, api_name="/project")
