@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: run test lint bench golden mutation clean
+.PHONY: run test lint bench golden mutation web clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,13 +15,25 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 
-run: $(VENV)/.installed
+# onnxruntime-web for rendering in the browser, from npm, checked against its pinned sha384
+# (without it the page loads the same files from a CDN, or renders on the server)
+ORT_WEB := ganart/web/ort/ort-wasm-simd-threaded.wasm
+ORT_VERSION := $(shell sed -n 's/^VERSION = "\([0-9.]*\)".*/\1/p' ganart/web_runtime.py)
+$(ORT_WEB): ganart/web_runtime.py | $(VENV)/.installed
+	rm -rf .cache/npm-ort && mkdir -p .cache/npm-ort
+	cd .cache/npm-ort && npm pack --silent onnxruntime-web@$(ORT_VERSION) >/dev/null && tar -xzf onnxruntime-web-*.tgz
+	$(PY) -m ganart.web_runtime .cache/npm-ort/package
+	rm -rf .cache/npm-ort
+
+web: $(ORT_WEB)
+
+run: $(VENV)/.installed web
 	$(PY) app.py
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .
 
-test: lint
+test: lint web
 	$(PY) -m pytest
 
 # the benchmarks a user runs to size this machine (a few minutes); quality.py and

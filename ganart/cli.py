@@ -295,6 +295,18 @@ def cmd_project(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_onnx(args: argparse.Namespace) -> int:
+    """The synthesis network (ws -> image) as ONNX; without --out, into the cache the app serves."""
+    from .catalog import describe
+    from .onnx_export import cached_export, export_synthesis
+    from .sampler import Sampler
+
+    sampler = Sampler.load(args.checkpoint, device="cpu", name=describe(args.checkpoint).name)
+    path = export_synthesis(sampler.G, args.out) if args.out else cached_export(sampler.G, sampler.sha256)
+    print(f"{path} ({path.stat().st_size / 2**20:.1f} MB; input ws [1, {sampler.num_ws}, {sampler.G.cfg.w_dim}])")
+    return 0
+
+
 def cmd_data(args: argparse.Namespace) -> int:
     """The training set as PNGs, exactly as `ganart train --data SOURCE` sees it."""
     from .training.data import Preprocess, export_dataset
@@ -412,6 +424,11 @@ def build_parser() -> argparse.ArgumentParser:
     j.add_argument("--animation", action="store_true", help="also write the search as a GIF")
     j.add_argument("--out", default="projected", help="folder for the PNGs")
     j.set_defaults(func=cmd_project)
+
+    x = sub.add_parser("export-onnx", help="the synthesis network (ws -> image) as ONNX, for browsers and runtimes")
+    x.add_argument("--checkpoint", required=True)
+    x.add_argument("--out", help="the .onnx file (default: the cache, keyed by the weights' sha256)")
+    x.set_defaults(func=cmd_export_onnx)
 
     g = sub.add_parser("data", help="write a dataset (emoji, or a folder) as training-ready PNGs")
     g.add_argument("source", help="'emoji' (Debian's Noto Color Emoji) or a folder of images")

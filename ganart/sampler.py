@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -207,6 +208,18 @@ class Sampler:
                 dirs, stds = self.directions(r.method)
                 out.append(apply_edits(wi, r.edits, dirs, stds, layer_slice(r.layers, self.num_ws)))
             return torch.cat(out)
+
+    def seed_w(self, seed: int) -> torch.Tensor:
+        """A seed's w [1, w_dim], untruncated (what ``ws_for`` starts from, broadcast to every layer)."""
+        z = seeds_to_z([check_seed(seed)], self.z_dim).to(self.device)
+        with torch.inference_mode():
+            return self.G.mapping(z)[0, :1].float().cpu().clone()
+
+    def onnx_file(self) -> Path:
+        """The synthesis network as ONNX, exported on first use and cached by the weights' sha256."""
+        from .onnx_export import cached_export
+
+        return cached_export(self.G, self.sha256)
 
     def synthesize(self, ws: torch.Tensor) -> list[Image.Image]:
         """ws [B, num_ws, w_dim] -> images. Chunked so memory stays bounded."""

@@ -42,16 +42,18 @@ from .limits import (
     check_render_batch,
 )
 from .projection import load_picture
-from .recipe import PNG_KEY, Recipe, save_png
+from .recipe import PNG_KEY, Recipe, decode_latent, save_png
 from .sampler import Sampler, walk_length
 from .ui_files import out_dir, start_sweeper
 from .ui_models import Samplers, page_call
+from .ui_web import head, static_paths, web_state
 
 # upscale crisply (never blur the pixels) and let the main images fill their column
 CSS = """
 img { image-rendering: pixelated; }
 #create-image img, #frame img, #child img, #target img { width: 100% !important; height: 100% !important; object-fit: contain; }
 #history .grid-container { grid-template-columns: repeat(auto-fill, 88px) !important; }
+.ganart-hidden { display: none !important; }
 """
 # (Gradio spreads a gallery's first few images over its whole width, cutting each in half in
 # the 120 px history strip; fixed 88 px thumbnails fit it whole)
@@ -150,6 +152,18 @@ class App:
         r = self.recipe(model, seed, psi, method, layer_lo, layer_hi, *amounts, state=state)
         img = self.samplers.render(model, r)
         return upscale(img, DISPLAY_SCALE), r.to_json()
+
+    def web_state(self, model, state, seed, method) -> str:
+        """What the page needs to render this seed (or projected picture) itself (ui_web)."""
+        s = self.samplers.get(model)
+        seed = _seed(seed)
+        if method not in METHODS:
+            raise gr.Error(f"Directions must be one of {', '.join(METHODS)}, got {method!r}")
+        latent = _latent(state, seed)
+        if not latent:
+            return web_state(s, str(seed), s.seed_w(seed), method)
+        page_call(s.recipe, seed, latent=latent)  # checks that it fits this model
+        return web_state(s, state, decode_latent(latent), method)
 
     def model_changed(self, model, layers_model: str | None, method):
         """Another model picked: the header names it, the layer range spans its layers (the
@@ -388,6 +402,7 @@ def build_demo(default_source: str, batch: int = APP_RENDER_BATCH,
         s = samplers.get(public=False)
     except gr.Error as e:  # at start-up, not in a request: a plain error for app.py and `ganart serve`
         raise CheckpointError(e.message) from None
+    gr.set_static_paths(static_paths())  # ganart/web and the ONNX exports, nothing else
     with gr.Blocks(title="ganart", delete_cache=delete_cache) as demo:
         header = gr.Markdown(_header(s))
         layers_model = gr.State(default)  # the model the layer range was set for
@@ -402,6 +417,8 @@ def build_demo(default_source: str, batch: int = APP_RENDER_BATCH,
                     with gr.Column(scale=3):
                         image = gr.Image(label="Image", type="pil", format="png", interactive=False, height=480,
                                          elem_id="create-image")
+                        # painted by the page itself while a slider moves (ui_web); hidden until it works
+                        gr.HTML('<canvas width="1" height="1" aria-label="Image"></canvas>', elem_id="create-canvas")
                         recipe_box = gr.Textbox(label="Recipe", interactive=False, elem_id="recipe")
                         history = gr.State([])
                         history_gallery = gr.Gallery(label="History (click to restore)", columns=8, rows=1, height=120,
@@ -439,6 +456,10 @@ def build_demo(default_source: str, batch: int = APP_RENDER_BATCH,
                         upload = gr.File(label="Drop a ganart PNG to restore it", file_types=[".png"], type="filepath")
                         # "SEED@LATENT" while the image is a projected picture (latent_state); hidden
                         latent_box = gr.Textbox(visible=False, elem_id="latent")
+                        web = gr.Textbox(visible=False, elem_id="web")  # ui_web.web_state, for the page
+                        # what a drag asks of the server when the page cannot render (hidden by CSS: the
+                        # page clicks it)
+                        server_render = gr.Button("render", elem_id="server-render", elem_classes=["ganart-hidden"])
             controls = [model, seed, psi, method, layer_lo, layer_hi, *sliders]
             # the page's own events render from the latent box too; the API's /generate takes seeds
             page_controls = [model, latent_box, *controls[1:]]
@@ -484,9 +505,18 @@ def build_demo(default_source: str, batch: int = APP_RENDER_BATCH,
         api_trigger = gr.Button(visible=False)
         api_trigger.click(**generate_fn, inputs=controls, outputs=outs, api_name="generate")
         seed.change(**{**generate_fn, **page_fn}, show_progress="hidden").then(**remember)
+        # a drag paints in the page (no request) or, without the runtime, asks the server as before
+        page_values = [latent_box, *controls]
+        server_render.click(**page_fn, trigger_mode="always_last", show_progress="hidden", concurrency_id="render")
         for c in [psi, layer_lo, layer_hi, *sliders]:
-            c.input(**page_fn, trigger_mode="always_last", show_progress="hidden", concurrency_id="render")
+            c.input(None, page_values, None, js="(...v) => window.ganart ? window.ganart.drag(...v) : "
+                    "document.querySelector('#server-render').click()", api_visibility="private")
             c.release(**page_fn, show_progress="hidden").then(**remember)
+        # once per seed, projected picture, model or method: what the page renders from
+        gr.on([seed.change, method.change, latent_box.change, model.change], app.web_state,
+              [model, latent_box, seed, method], web, api_visibility="private", show_progress="hidden")
+        web.change(None, [web, *page_values], None, js="(web, ...v) => window.ganart && window.ganart.setState(web, v)",
+                   api_visibility="private")
         # the seed buttons leave a projected picture (typing a seed does too: see _latent)
         prev_btn.click(lambda v: (max(_seed(v) - 1, 0), ""), seed, [seed, latent_box], api_visibility="private")
         next_btn.click(lambda v: (min(_seed(v) + 1, MAX_SEED), ""), seed, [seed, latent_box], api_visibility="private")
@@ -506,7 +536,8 @@ def build_demo(default_source: str, batch: int = APP_RENDER_BATCH,
                                [seed, psi, method, layer_lo, layer_hi, *sliders, latent_box],
                                api_visibility="private").then(**page_fn)
         demo.load(app.from_url, [model], [model, layers_model, header, seed, psi, method, layer_lo, layer_hi, *sliders,
-                                          latent_box], api_visibility="private").then(**page_fn)
+                                          latent_box], api_visibility="private").then(**page_fn).then(
+            app.web_state, [model, latent_box, seed, method], web, api_visibility="private", show_progress="hidden")
         # one projection at a time: it holds both cores for seconds
         project_fn = dict(concurrency_limit=1, concurrency_id="project")
         api_project = gr.Button(visible=False)  # registered first, so it owns the name /project
@@ -535,10 +566,11 @@ def build_demo(default_source: str, batch: int = APP_RENDER_BATCH,
         mix_btn.click(app.mix, [model, mix_a, mix_b, split, psi], [child, child_recipe], api_name="mix")
         breed_btn.click(app.breed, [model, mix_a, mix_b, psi], children, api_name="breed")
         children.select(app.open_child, [model], [child, child_recipe, mix_a, mix_b], api_visibility="private")
+    demo.ganart_head = head()  # launch() adds it to the page
     return demo
 
 
 def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, **kwargs):
     return demo.queue(max_size=APP_QUEUE, default_concurrency_limit=2).launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", host), server_port=port, share=False,
-        max_file_size=MAX_RECIPE_FILE_BYTES, css=CSS, **kwargs)
+        max_file_size=MAX_RECIPE_FILE_BYTES, css=CSS, head=getattr(demo, "ganart_head", ""), **kwargs)

@@ -1,0 +1,101 @@
+// Create's image rendered in the visitor's browser: onnxruntime-web runs the exported synthesis
+// network on a canvas while a slider is dragged, with no request to the server. The server
+// sends the seed's w, the average w and the directions once per seed / model / method
+// (the hidden #web box); it still renders everything that must be exact (downloads, recipes,
+// history). Anything that fails here leaves the page on server rendering.
+import { decodeF32, toRGBA, wsFor } from "./latent.mjs";
+
+const config = JSON.parse(document.getElementById("ganart-web-config")?.textContent || "{}");
+const G = (window.ganart = { active: false, failed: null, frames: [], paints: 0, source: config.source });
+let ort = null;
+let session = null;
+let sessionUrl = null;
+let state = null;
+let pending = null;
+let busy = false;
+
+async function fetchChecked(url, integrity, kind) {
+  const response = await fetch(url, { integrity }); // the browser refuses bytes that differ from the pin
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  return response[kind]();
+}
+
+async function runtime() {
+  if (!ort) {
+    if (!config.module) throw new Error("no runtime configured");
+    const code = await fetchChecked(config.module, config.module_integrity, "text");
+    const mod = await import(URL.createObjectURL(new Blob([code], { type: "text/javascript" })));
+    mod.env.wasm.wasmBinary = await fetchChecked(config.wasm, config.wasm_integrity, "arrayBuffer");
+    mod.env.wasm.numThreads = 1; // threads need cross-origin isolation, which a Space does not give
+    ort = mod;
+  }
+  return ort;
+}
+
+function fallback(error) {
+  G.active = false;
+  G.failed = String(error && error.message ? error.message : error);
+  document.documentElement.classList.remove("ganart-web");
+  console.warn("ganart: rendering on the server:", G.failed);
+}
+
+// the state a frame needs: the same key the server computed (a projected picture's box while
+// its seed is shown, else the seed)
+function keyOf(box, seed) {
+  return box && box.split("@")[0] === String(seed) ? box : String(seed);
+}
+
+G.setState = async (json, values) => {
+  try {
+    if (!json) return;
+    const s = JSON.parse(json);
+    if (!s.onnx) return fallback(s.reason || "the server offers no model for the page");
+    await runtime();
+    if (sessionUrl !== s.onnx) {
+      session = await ort.InferenceSession.create(s.onnx, { executionProviders: ["wasm"] });
+      sessionUrl = s.onnx;
+    }
+    state = { ...s, w: decodeF32(s.w), w_avg: decodeF32(s.w_avg), dirs: decodeF32(s.dirs), stds: decodeF32(s.stds) };
+    G.active = true;
+    document.documentElement.classList.add("ganart-web");
+    G.paint(values, performance.now());
+  } catch (error) {
+    fallback(error);
+  }
+};
+
+// latest values win: a drag faster than the network paints its newest position next
+G.paint = async (values, t) => {
+  if (!G.active || !state) return;
+  pending = { values, t };
+  if (busy) return;
+  busy = true;
+  try {
+    while (pending) {
+      const { values: v, t: t0 } = pending;
+      pending = null;
+      const [box, , seed, psi, method, lo, hi, ...amounts] = v;
+      if (keyOf(box, seed) !== state.key || method !== state.method) continue; // its state is on the way
+      const ws = wsFor(state, Number(psi), Number(lo), Number(hi), amounts.map(Number));
+      const out = await session.run({ ws: new ort.Tensor("float32", ws, [1, state.num_ws, state.w_dim]) });
+      const image = out.image;
+      const res = state.resolution;
+      const canvas = document.querySelector("#create-canvas canvas");
+      if (canvas.width !== res) canvas.width = canvas.height = res;
+      canvas.getContext("2d").putImageData(new ImageData(toRGBA(image.data, image.dims[1], res), res, res), 0, 0);
+      G.frames.push(performance.now() - t0);
+      G.paints += 1;
+      G.painted = v;
+    }
+  } catch (error) {
+    fallback(error);
+  } finally {
+    busy = false;
+  }
+};
+
+// a slider moved: paint here, or (no runtime) ask the server as before
+G.drag = (...values) => {
+  if (G.active) G.paint(values, performance.now());
+  else document.querySelector("#server-render")?.click();
+};
