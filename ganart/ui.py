@@ -498,6 +498,9 @@ def build_demo(default_source: str, batch: int = APP_RENDER_BATCH,
         # fail every request in a batch for one caller's bad input).
         generate_fn = dict(fn=app.generate, concurrency_limit=max(batch, 1), concurrency_id="render")
         page_fn = dict(fn=app.generate_from, inputs=page_controls, outputs=outs, api_visibility="private")
+        # what the page renders from (ui_web), after a seed, projected picture, model or method change
+        web_fn = dict(fn=app.web_state, inputs=[model, latent_box, seed, method], outputs=web, api_visibility="private",
+                      show_progress="hidden")
         remember = dict(fn=app.remember, inputs=[history, image, recipe_box], outputs=[history, history_gallery],
                         api_visibility="private", show_progress="hidden")
         # the history records settled images (after a seed change or a slider release)
@@ -513,8 +516,7 @@ def build_demo(default_source: str, batch: int = APP_RENDER_BATCH,
                     "document.querySelector('#server-render').click()", api_visibility="private")
             c.release(**page_fn, show_progress="hidden").then(**remember)
         # once per seed, projected picture, model or method: what the page renders from
-        gr.on([seed.change, method.change, latent_box.change, model.change], app.web_state,
-              [model, latent_box, seed, method], web, api_visibility="private", show_progress="hidden")
+        gr.on([seed.change, method.change, latent_box.change], **web_fn)
         web.change(None, [web, *page_values], None, js="(web, ...v) => window.ganart && window.ganart.setState(web, v)",
                    api_visibility="private")
         # the seed buttons leave a projected picture (typing a seed does too: see _latent)
@@ -525,7 +527,7 @@ def build_demo(default_source: str, batch: int = APP_RENDER_BATCH,
         method.change(app.slider_labels, [model, method], sliders, api_visibility="private", show_progress="hidden")
         model.change(app.model_changed, [model, layers_model, method],
                      [header, layer_lo, layer_hi, layers_model, latent_box, *sliders],
-                     api_visibility="private").success(**page_fn)
+                     api_visibility="private").success(**page_fn).success(**web_fn)
         reset.click(lambda: [0.0] * APP_SLIDERS, None, sliders, api_visibility="private").then(**page_fn)
         save.click(app.download_from, page_controls, files, api_visibility="private")
         api_download = gr.Button(visible=False)
@@ -536,8 +538,7 @@ def build_demo(default_source: str, batch: int = APP_RENDER_BATCH,
                                [seed, psi, method, layer_lo, layer_hi, *sliders, latent_box],
                                api_visibility="private").then(**page_fn)
         demo.load(app.from_url, [model], [model, layers_model, header, seed, psi, method, layer_lo, layer_hi, *sliders,
-                                          latent_box], api_visibility="private").then(**page_fn).then(
-            app.web_state, [model, latent_box, seed, method], web, api_visibility="private", show_progress="hidden")
+                                          latent_box], api_visibility="private").then(**page_fn).then(**web_fn)
         # one projection at a time: it holds both cores for seconds
         project_fn = dict(concurrency_limit=1, concurrency_id="project")
         api_project = gr.Button(visible=False)  # registered first, so it owns the name /project

@@ -11,6 +11,7 @@ import os
 import shutil
 import time
 
+import numpy as np
 import pytest
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -95,19 +96,76 @@ RECORD_CREATE = """() => {
 }"""
 
 
-def test_a_held_drag_repaints_before_the_release(page, url):
-    """The sliders follow the mouse: with the button still down, new images arrive (the release
-    alone would also change the image, so this holds the drag open and counts)."""
-    page.goto(url)
-    wait_image_change(page, "create-image", "")
-    page.evaluate(RECORD_CREATE)
-    box = page.locator("#dir1 input[type=range]").first.bounding_box()
+def block_runtime(page) -> None:
+    """What a browser without WebAssembly, or a failed runtime download, looks like to the page."""
+    page.route("**/ort.wasm.bundle.min.mjs", lambda route: route.abort())
+
+
+def wait_page_renders(page) -> None:
+    page.wait_for_function("window.ganart && window.ganart.paints > 0", timeout=30_000)
+    assert page.evaluate("window.ganart.active") and page.locator("#create-canvas canvas").is_visible()
+
+
+def hold_and_drag(page, elem_id: str, positions, pause: float) -> None:
+    """Press on a slider's handle and move through ``positions`` (0-1), the button held."""
+    box = page.locator(f"#{elem_id} input[type=range]").first.bounding_box()
     y = box["y"] + box["height"] / 2
     page.mouse.move(box["x"] + box["width"] / 2, y)
     page.mouse.down()
-    for to in (0.6, 0.7, 0.8, 0.9):
+    for to in positions:
         page.mouse.move(box["x"] + box["width"] * to, y, steps=2)
-        time.sleep(1.0)  # a tiny model renders in milliseconds: time for the repaint to arrive
+        time.sleep(pause)
+
+
+CANVAS_PIXELS = """() => {
+  const c = document.querySelector("#create-canvas canvas");
+  return Array.from(c.getContext("2d").getImageData(0, 0, c.width, c.height).data);
+}"""
+
+
+def test_a_drag_paints_in_the_page_and_asks_the_server_nothing(page, url):
+    """With the runtime loaded, a held drag repaints the canvas frame by frame and sends no
+    request; the release then sends what the server owns (recipe, history)."""
+    page.goto(url)
+    wait_page_renders(page)
+    requests = []
+    page.on("request", lambda r: requests.append(r.url))
+    before = page.evaluate("window.ganart.paints")
+    first = page.evaluate(CANVAS_PIXELS)
+    hold_and_drag(page, "dir1", [0.55 + 0.02 * i for i in range(20)], 0.05)
+    time.sleep(0.5)
+    painted, during = page.evaluate("window.ganart.paints") - before, list(requests)
+    page.mouse.up()
+    assert during == [], f"requests while dragging: {during[:5]}"
+    assert painted >= 5 and page.evaluate(CANVAS_PIXELS) != first
+    wait_recipe(page, lambda r: 1 in r.edits)  # the release: one render on the server
+    assert requests
+
+
+def test_the_canvas_matches_the_servers_render(page, url, sampler):
+    """The page's frame is a preview within 2/255 of the exact image the server renders; a
+    ?seed= link opens the right one."""
+    from ganart.recipe import Recipe
+
+    page.goto(url + "?seed=4321&psi=0.5&edits=1:2.5,3:-1&layers=1-4")
+    wait_page_renders(page)
+    r = wait_recipe(page, lambda r: r.seed == 4321 and r.edits == {1: 2.5, 3: -1.0} and r.layers == (1, 4))
+    page.wait_for_function("window.ganart.painted && window.ganart.painted[2] == 4321", timeout=20_000)
+    got = np.array(page.evaluate(CANVAS_PIXELS), dtype=np.int16).reshape(16, 16, 4)[..., :3]
+    want = np.asarray(sampler.render(Recipe.from_json(r.to_json())), dtype=np.int16)
+    assert np.abs(got - want).max() <= 2
+
+
+def test_without_the_runtime_the_server_renders_the_drag(page, url):
+    """The fallback: the runtime cannot load, so the server image stays and a held drag repaints
+    it from the server before the release, as before the page rendered."""
+    block_runtime(page)
+    page.goto(url)
+    wait_image_change(page, "create-image", "")
+    page.wait_for_function("window.ganart && window.ganart.failed", timeout=30_000)
+    assert not page.locator("#create-canvas canvas").is_visible()
+    page.evaluate(RECORD_CREATE)
+    hold_and_drag(page, "dir1", (0.6, 0.7, 0.8, 0.9), 1.0)  # a tiny model renders in milliseconds
     during = page.evaluate("window.ganartCreate.length")
     page.mouse.up()
     assert during >= 2, f"{during} new images while the mouse was held"
@@ -167,7 +225,9 @@ def test_seed_url_sets_the_seed(page, url, browser, output_dir):
     phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     p2 = phone.new_page()
     p2.goto(url + "?seed=7")
-    wait_image_change(p2, "create-image", "")
+    wait_page_renders(p2)  # the page renders on a phone too, and its image fits the screen
+    canvas = p2.locator("#create-canvas canvas").bounding_box()
+    assert 0 < canvas["x"] and canvas["x"] + canvas["width"] <= 390
     p2.screenshot(path=str(output_dir / "create-phone.png"), full_page=True)
     phone.close()
 
@@ -258,7 +318,7 @@ def test_clicking_an_explored_seed_opens_it_in_create(page, url):
     while thumbs.count() < 16 and time.time() < end:
         time.sleep(0.1)
     thumbs.nth(5).click()  # seed 5
-    page.locator("#create-image").wait_for(state="visible", timeout=10_000)
+    page.locator("#seed input").first.wait_for(state="visible", timeout=10_000)  # back on Create
     wait_image_change(page, "create-image", first)
     assert seed_value(page) == "5"
     assert page.get_by_role("tab", name="Create").get_attribute("aria-selected") == "true"
