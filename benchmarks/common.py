@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import time
+import urllib.request
+from pathlib import Path
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -60,3 +66,51 @@ def count_flops(fn) -> int:
 def percentiles(samples: list[float], *ps: float) -> list[float]:
     s = sorted(samples)
     return [s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))] for p in ps]
+
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVER = """
+import sys
+from ganart.ui import build_demo, launch
+demo = build_demo(sys.argv[1], batch=int(sys.argv[2]))
+launch(demo, port=int(sys.argv[3]), quiet=True)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User+system CPU seconds a process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_up(url: str, timeout: float = 120) -> None:
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"{url} did not come up")
+
+
+def start_server(checkpoint: str, batch: int = 8) -> tuple[subprocess.Popen, str]:
+    """The app in a process of its own on a free loopback port -> (process, URL), once it answers."""
+    port = free_port()
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONPATH": str(ROOT)}
+    server = subprocess.Popen([sys.executable, "-c", SERVER, checkpoint, str(batch), str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_up(url)
+    except BaseException:
+        server.terminate()
+        raise
+    return server, url

@@ -1,122 +1,134 @@
-"""Load test of /generate: N concurrent gradio_client clients x M requests each against a
-server started here (loopback only), with and without request batching.
+"""Load test of what the page asks of the server now that slider drags render in the browser:
+page loads, seed changes (the seed's w, and the image), slider releases (one exact render) and
+downloads, for N simulated users against a server started here (loopback only).
 
-    python benchmarks/load.py [--clients 32] [--requests 20] [--checkpoint checkpoints/emoji64]
+    python benchmarks/load.py [--users 32] [--actions 20] [--think 1,3] [--checkpoint checkpoints/emoji64]
+
+Each user opens the page (GET /, /generate, /web_state), then does ``--actions`` actions picked
+at random (seed change 30 %, release 60 %, download 10 %) with a think time drawn from
+``--think`` seconds between them: a person dragging a slider releases it every second or two.
+The load generator is raw HTTP against Gradio's API (httpx, asyncio, one thread), so it takes
+little CPU from the server it measures; both CPU figures are printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import os
-import socket
-import subprocess
+import random
 import sys
-import threading
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import percentiles  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from common import ROOT, cpu_seconds, percentiles, start_server  # noqa: E402
 
 from ganart.catalog import describe  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-SERVER = """
-import sys
-from ganart.ui import build_demo, launch
-demo = build_demo(sys.argv[1], batch=int(sys.argv[2]))
-launch(demo, port=int(sys.argv[3]), quiet=True)
-"""
+ZERO = [0.0] * 8
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+async def call(client, api: str, data: list) -> list:
+    """One Gradio API call over plain HTTP: POST, then read the event stream to its end."""
+    r = await client.post(f"gradio_api/call/{api}", json={"data": data})
+    r.raise_for_status()
+    event = r.json()["event_id"]
+    async with client.stream("GET", f"gradio_api/call/{api}/{event}") as stream:
+        kind = None
+        async for line in stream.aiter_lines():
+            if line.startswith("event: "):
+                kind = line[7:]
+            elif line.startswith("data: ") and kind in ("complete", "error"):
+                if kind == "error":
+                    raise RuntimeError(f"{api}: {line[6:200]}")
+                return json.loads(line[6:])
+    raise RuntimeError(f"{api}: the stream ended without a result")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User+system CPU seconds a process has used (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+async def user(i: int, url: str, model: str, args, record) -> None:
+    import httpx
+
+    rng = random.Random(i)
+    seed, amounts = i * 1000, list(ZERO)
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+
+        def controls():
+            return [model, seed, 0.7, "sefa", 0, 10, *amounts]
+
+        async def action(name: str, *calls) -> None:
+            t = time.perf_counter()
+            try:
+                await asyncio.gather(*calls)
+                record(name, time.perf_counter() - t, None)
+            except Exception as e:  # counted, never hidden
+                record(name, time.perf_counter() - t, repr(e)[:200])
+
+        async def page():
+            (await client.get("")).raise_for_status()
+            await call(client, "generate", controls())
+
+        await action("page load", page(), call(client, "web_state", [model, "", seed, "sefa"]))
+        for _ in range(args.actions):
+            await asyncio.sleep(rng.uniform(*args.think))
+            pick = rng.random()
+            if pick < 0.3:
+                seed = rng.randrange(2**32)
+                await action("seed change", call(client, "generate", controls()),
+                             call(client, "web_state", [model, "", seed, "sefa"]))
+            elif pick < 0.9:
+                amounts[rng.randrange(8)] = round(rng.uniform(-5, 5), 1)
+                await action("release", call(client, "generate", controls()))
+            else:
+                await action("download", call(client, "download", controls()))
 
 
-def wait_up(url: str, timeout: float = 120) -> None:
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(f"{url} did not come up")
+async def drive(url: str, model: str, args) -> tuple[dict, float]:
+    results: dict[str, list] = {}
 
+    def record(name: str, seconds: float, error: str | None) -> None:
+        results.setdefault(name, []).append((seconds, error))
 
-def run(checkpoint: str, batch: int, clients: int, requests: int) -> dict[str, float]:
-    from gradio_client import Client
-
-    port = free_port()
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONPATH": str(ROOT)}
-    server = subprocess.Popen([sys.executable, "-c", SERVER, checkpoint, str(batch), str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        url = f"http://127.0.0.1:{port}/"
-        wait_up(url)
-        conns = [Client(url, verbose=False) for _ in range(clients)]
-        model = describe(checkpoint).name  # the app names its models; it never takes a path
-        conns[0].predict(model, 0, 0.7, "sefa", 0, 10, *[0.0] * 8, api_name="/generate")  # warm
-        latencies: list[float] = []
-        errors: list[str] = []
-        lock = threading.Lock()
-
-        def worker(i: int) -> None:
-            for j in range(requests):
-                t = time.perf_counter()
-                try:
-                    conns[i].predict(model, i * 1000 + j, 0.7, "sefa", 0, 10, *[0.0] * 8,
-                                     api_name="/generate")
-                    with lock:
-                        latencies.append(time.perf_counter() - t)
-                except Exception as e:  # counted, never hidden
-                    with lock:
-                        errors.append(repr(e)[:200])
-
-        threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
-        cpu0, own0 = cpu_seconds(server.pid), cpu_seconds(os.getpid())
-        start = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        wall = time.perf_counter() - start
-        server_cpu = cpu_seconds(server.pid) - cpu0
-        client_cpu = cpu_seconds(os.getpid()) - own0
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-    p50, p99 = percentiles(latencies, 50, 99) if latencies else (float("nan"),) * 2
-    return {"ok": len(latencies), "errors": len(errors), "p50": p50, "p99": p99,
-            "throughput": len(latencies) / wall, "first_error": errors[0] if errors else "",
-            "server_cpu_ms": 1e3 * server_cpu / max(len(latencies), 1),
-            "client_cpu_ms": 1e3 * client_cpu / max(len(latencies), 1)}
+    start = time.perf_counter()
+    await asyncio.gather(*(user(i, url, model, args, record) for i in range(args.users)))
+    return results, time.perf_counter() - start
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--checkpoint", default=str(ROOT / "checkpoints" / "emoji64"))
-    ap.add_argument("--clients", type=int, default=32)
-    ap.add_argument("--requests", type=int, default=20)
+    ap.add_argument("--users", type=int, default=32)
+    ap.add_argument("--actions", type=int, default=20, help="actions per user after the page load")
+    ap.add_argument("--think", default="1,3", help="seconds between a user's actions: min,max")
+    ap.add_argument("--batch", type=int, default=8, help="the server's render batch (ganart serve --batch)")
     args = ap.parse_args()
-    print(f"/generate load: {args.clients} clients x {args.requests} requests, {args.checkpoint}")
-    for batch in (1, 8):
-        r = run(args.checkpoint, batch, args.clients, args.requests)
-        label = "batching off" if batch == 1 else f"batching <= {batch}"
-        print(f"{label:>14}: {r['ok']} ok, {r['errors']} errors, p50 {r['p50'] * 1e3:.0f} ms, "
-              f"p99 {r['p99'] * 1e3:.0f} ms, {r['throughput']:.1f} req/s, "
-              f"CPU per request: server {r['server_cpu_ms']:.0f} ms + clients {r['client_cpu_ms']:.0f} ms "
-              f"(on {os.cpu_count()} cores) {r['first_error']}")
+    args.think = tuple(float(v) for v in args.think.split(","))
+    server, url = start_server(args.checkpoint, args.batch)
+    try:
+        model = describe(args.checkpoint).name
+        asyncio.run(drive(url, model, argparse.Namespace(users=1, actions=0, think=(0, 0))))  # warm: export, load
+        cpu0, own0 = cpu_seconds(server.pid), cpu_seconds(os.getpid())
+        results, wall = asyncio.run(drive(url, model, args))
+        server_cpu, client_cpu = cpu_seconds(server.pid) - cpu0, cpu_seconds(os.getpid()) - own0
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    every = [r for rs in results.values() for r in rs]
+    errors = [e for _, e in every if e]
+    print(f"{args.users} users x (page load + {args.actions} actions, think {args.think[0]:g}-{args.think[1]:g} s), "
+          f"{describe(args.checkpoint).name}, batch {args.batch}, {os.cpu_count()} cores; {wall:.0f} s")
+    print("| action | count | errors | p50 | p99 |\n| --- | --- | --- | --- | --- |")
+    for name in ("page load", "seed change", "release", "download", "all"):
+        rs = every if name == "all" else results.get(name, [])
+        if rs:
+            p50, p99 = percentiles([t for t, _ in rs], 50, 99)
+            print(f"| {name} | {len(rs)} | {sum(1 for _, e in rs if e)} | {p50 * 1e3:.0f} ms | {p99 * 1e3:.0f} ms |")
+    print(f"server CPU {server_cpu:.1f} s = {1e3 * server_cpu / len(every):.0f} ms per action; "
+          f"load generator CPU {1e3 * client_cpu / len(every):.0f} ms per action; {len(every) / wall:.1f} actions/s")
+    if errors:
+        print(f"first error: {errors[0]}")
 
 
 if __name__ == "__main__":

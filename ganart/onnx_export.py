@@ -47,8 +47,11 @@ def export_synthesis(G: Generator, path: str | Path) -> Path:
     def write(tmp: Path) -> None:
         with warnings.catch_warnings(), torch.enable_grad():
             warnings.simplefilter("ignore")  # the legacy exporter's deprecation and tracer notes
-            # no constant folding: it stores each conv weight twice (as is and squared, for demodulation)
-            torch.onnx.export(net, (ws,), str(tmp), opset_version=OPSET, dynamo=False, do_constant_folding=False,
+            # one pass first fills each layer's cache of derived weights (scaled, squared and
+            # summed for demodulation): the trace takes those as constants, so the file holds
+            # each weight once, ready to use, and the page's runtime needs no graph optimisation
+            net(ws)
+            torch.onnx.export(net, (ws,), str(tmp), opset_version=OPSET, dynamo=False,
                               input_names=[INPUT], output_names=[OUTPUT])
 
     atomic_write(path, write)

@@ -517,6 +517,8 @@ def build_demo(default_source: str, batch: int = APP_RENDER_BATCH,
             c.release(**page_fn, show_progress="hidden").then(**remember)
         # once per seed, projected picture, model or method: what the page renders from
         gr.on([seed.change, method.change, latent_box.change], **web_fn)
+        api_web = gr.Button(visible=False)  # /web_state: the same for any client (and benchmarks/load.py)
+        api_web.click(**{**web_fn, "api_visibility": "public"}, api_name="web_state")
         web.change(None, [web, *page_values], None, js="(web, ...v) => window.ganart && window.ganart.setState(web, v)",
                    api_visibility="private")
         # the seed buttons leave a projected picture (typing a seed does too: see _latent)
@@ -537,8 +539,10 @@ def build_demo(default_source: str, batch: int = APP_RENDER_BATCH,
         history_gallery.select(app.from_history, [model, history],
                                [seed, psi, method, layer_lo, layer_hi, *sliders, latent_box],
                                api_visibility="private").then(**page_fn)
-        demo.load(app.from_url, [model], [model, layers_model, header, seed, psi, method, layer_lo, layer_hi, *sliders,
-                                          latent_box], api_visibility="private").then(**page_fn).then(**web_fn)
+        opened = demo.load(app.from_url, [model], [model, layers_model, header, seed, psi, method, layer_lo, layer_hi, *sliders,
+                                          latent_box], api_visibility="private")
+        opened.then(**page_fn)
+        opened.then(**web_fn)  # beside the first render, not after it: the page's first frame waits on it
         # one projection at a time: it holds both cores for seconds
         project_fn = dict(concurrency_limit=1, concurrency_id="project")
         api_project = gr.Button(visible=False)  # registered first, so it owns the name /project
@@ -567,7 +571,7 @@ def build_demo(default_source: str, batch: int = APP_RENDER_BATCH,
         mix_btn.click(app.mix, [model, mix_a, mix_b, split, psi], [child, child_recipe], api_name="mix")
         breed_btn.click(app.breed, [model, mix_a, mix_b, psi], children, api_name="breed")
         children.select(app.open_child, [model], [child, child_recipe, mix_a, mix_b], api_visibility="private")
-    demo.ganart_head = head()  # launch() adds it to the page
+    demo.ganart_head = head(s)  # launch() adds it to the page
     return demo
 
 

@@ -41,12 +41,30 @@ def file_url(path: Path) -> str:
     return f"gradio_api/file={Path(path).resolve()}"
 
 
-def head() -> str:
-    """The page's <head> additions: the runtime's URLs and pins, and the module that uses them."""
-    config = json.dumps(runtime_config(file_url)).replace("</", "<\\/")
+def head(default: Sampler | None = None) -> str:
+    """The page's <head> additions: the runtime's URLs and pins, the default model's network (so
+    the page fetches both while it opens), and the module that uses them."""
+    config = runtime_config(file_url)
+    path = _export(default)[0] if default is not None else None
+    if path is not None:
+        config["model"] = {"url": file_url(path), "shape": [1, default.num_ws, default.G.cfg.w_dim]}
+    config = json.dumps(config).replace("</", "<\\/")
     return (f'<script id="ganart-web-config" type="application/json">{config}</script>\n'
             f'<script type="module" src="{file_url(WEB_DIR / "page.mjs")}"></script>\n'
             f"<style>{PAGE_CSS}</style>")
+
+
+def _export(s: Sampler) -> tuple[Path | None, str]:
+    """The model's exported network (exported now if needed), or None and why the page cannot have it."""
+    try:
+        with _export_lock:
+            path = s.onnx_file()
+    except Exception as e:  # any failure to export: the page stays on server rendering
+        return None, f"export failed ({type(e).__name__})"
+    size = path.stat().st_size
+    if size > APP_WEB_MODEL_MB * 2**20:
+        return None, f"model is {size / 2**20:.0f} MB, over {APP_WEB_MODEL_MB}"
+    return path, ""
 
 
 def _b64(t: torch.Tensor) -> str:
@@ -57,14 +75,10 @@ def web_state(s: Sampler, key: str, w: torch.Tensor, method: str) -> str:
     """JSON for page.mjs: everything a frame needs besides the sliders. ``key`` names what ``w``
     is (the page paints only while its controls still say the same); ``w`` [rows, w_dim]."""
     base = {"key": key, "method": method}
-    try:
-        with _export_lock:
-            path = s.onnx_file()
-    except Exception as e:  # any failure to export: the page stays on server rendering
-        return json.dumps({**base, "onnx": None, "reason": f"export failed ({type(e).__name__})"})
+    path, reason = _export(s)
+    if path is None:
+        return json.dumps({**base, "onnx": None, "reason": reason})
     size = path.stat().st_size
-    if size > APP_WEB_MODEL_MB * 2**20:
-        return json.dumps({**base, "onnx": None, "reason": f"model is {size / 2**20:.0f} MB, over {APP_WEB_MODEL_MB}"})
     dirs, stds = s.directions(method)
     n = min(APP_SLIDERS, len(stds))
     return json.dumps({

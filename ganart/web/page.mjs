@@ -6,10 +6,9 @@
 import { decodeF32, toRGBA, wsFor } from "./latent.mjs";
 
 const config = JSON.parse(document.getElementById("ganart-web-config")?.textContent || "{}");
-const G = (window.ganart = { active: false, failed: null, frames: [], paints: 0, source: config.source });
+const G = (window.ganart = { active: false, failed: null, frames: [], runs: [], paints: 0, source: config.source });
 let ort = null;
 let session = null;
-let sessionUrl = null;
 let state = null;
 let pending = null;
 let busy = false;
@@ -20,17 +19,41 @@ async function fetchChecked(url, integrity, kind) {
   return response[kind]();
 }
 
-async function runtime() {
-  if (!ort) {
-    if (!config.module) throw new Error("no runtime configured");
-    const code = await fetchChecked(config.module, config.module_integrity, "text");
-    const mod = await import(URL.createObjectURL(new Blob([code], { type: "text/javascript" })));
-    mod.env.wasm.wasmBinary = await fetchChecked(config.wasm, config.wasm_integrity, "arrayBuffer");
-    mod.env.wasm.numThreads = 1; // threads need cross-origin isolation, which a Space does not give
-    ort = mod;
-  }
-  return ort;
+async function loadRuntime() {
+  if (!config.module) throw new Error("no runtime configured");
+  const [code, wasm] = await Promise.all([
+    fetchChecked(config.module, config.module_integrity, "text"),
+    fetchChecked(config.wasm, config.wasm_integrity, "arrayBuffer"),
+  ]);
+  const mod = await import(URL.createObjectURL(new Blob([code], { type: "text/javascript" })));
+  mod.env.wasm.wasmBinary = wasm;
+  mod.env.wasm.numThreads = 1; // threads need cross-origin isolation, which a Space does not give
+  ort = mod;
+  return mod;
 }
+
+// shape: [1, num_ws, w_dim], for one warm-up pass (the first pass is several times slower)
+async function openSession(url, shape) {
+  const bytes = fetch(url).then((r) => (r.ok ? r.arrayBuffer() : Promise.reject(new Error(`${url}: HTTP ${r.status}`))));
+  await runtimeReady; // the model downloads meanwhile
+  // the export is already folded (onnx_export.py): optimising it again only delays the first frame
+  const s = await ort.InferenceSession.create(await bytes, { executionProviders: ["wasm"], graphOptimizationLevel: "disabled" });
+  await s.run({ ws: new ort.Tensor("float32", new Float32Array(shape[1] * shape[2]), shape) });
+  return s;
+}
+
+// started as the page opens, while Gradio builds the page and the server renders the first
+// image: the runtime, and the default model's network
+const runtimeReady = loadRuntime();
+G.times = { start: performance.now() }; // when each part of the first frame was ready (ms since navigation)
+runtimeReady.then(() => { G.times.runtime = performance.now(); });
+const sessions = new Map(); // onnx URL -> Promise of its session
+if (config.model) {
+  const opened = openSession(config.model.url, config.model.shape);
+  sessions.set(config.model.url, opened.then((x) => { G.times.model = performance.now(); return x; }));
+}
+runtimeReady.catch(() => {}); // reported by the first setState
+sessions.forEach((p) => p.catch(() => {}));
 
 function fallback(error) {
   G.active = false;
@@ -48,13 +71,13 @@ function keyOf(box, seed) {
 G.setState = async (json, values) => {
   try {
     if (!json) return;
+    G.times.state ??= performance.now();
     const s = JSON.parse(json);
     if (!s.onnx) return fallback(s.reason || "the server offers no model for the page");
-    await runtime();
-    if (sessionUrl !== s.onnx) {
-      session = await ort.InferenceSession.create(s.onnx, { executionProviders: ["wasm"] });
-      sessionUrl = s.onnx;
-    }
+    await runtimeReady;
+    if (!sessions.has(s.onnx)) sessions.set(s.onnx, openSession(s.onnx, [1, s.num_ws, s.w_dim]));
+    session = await sessions.get(s.onnx);
+    G.onnxBytes = s.onnx_bytes;
     state = { ...s, w: decodeF32(s.w), w_avg: decodeF32(s.w_avg), dirs: decodeF32(s.dirs), stds: decodeF32(s.stds) };
     G.active = true;
     document.documentElement.classList.add("ganart-web");
@@ -77,7 +100,9 @@ G.paint = async (values, t) => {
       const [box, , seed, psi, method, lo, hi, ...amounts] = v;
       if (keyOf(box, seed) !== state.key || method !== state.method) continue; // its state is on the way
       const ws = wsFor(state, Number(psi), Number(lo), Number(hi), amounts.map(Number));
+      const t1 = performance.now();
       const out = await session.run({ ws: new ort.Tensor("float32", ws, [1, state.num_ws, state.w_dim]) });
+      G.runs.push(performance.now() - t1);
       const image = out.image;
       const res = state.resolution;
       const canvas = document.querySelector("#create-canvas canvas");
@@ -85,6 +110,7 @@ G.paint = async (values, t) => {
       canvas.getContext("2d").putImageData(new ImageData(toRGBA(image.data, image.dims[1], res), res, res), 0, 0);
       G.frames.push(performance.now() - t0);
       G.paints += 1;
+      G.times.painted ??= performance.now();
       G.painted = v;
     }
   } catch (error) {
