@@ -9,7 +9,6 @@ ranges from the same constants.
 from __future__ import annotations
 
 import json
-import math
 import os
 import random
 from pathlib import Path
@@ -21,7 +20,7 @@ from PIL import Image
 from .catalog import CHECKPOINTS_DIR, Catalog, listed
 from .checkpoint import CheckpointError
 from .images import save_animation, upscale
-from .latent import check_finite, check_seed, parse_keyframes, parse_layers
+from .latent import check_finite, parse_keyframes, parse_layers
 from .limits import (
     APP_EXPLORE_MAX,
     APP_HISTORY,
@@ -34,18 +33,18 @@ from .limits import (
     APP_WALK_FRAMES,
     DEFAULT_METHOD,
     DEFAULT_PROJECT_STEPS,
-    MAX_RECIPE_BYTES,
     MAX_RECIPE_FILE_BYTES,
     MAX_SEED,
     METHODS,
     PSI_RANGE,
     check_render_batch,
 )
-from .projection import load_picture
 from .recipe import PNG_KEY, Recipe, decode_latent, save_png
 from .sampler import Sampler, walk_length
 from .ui_files import out_dir, start_sweeper
 from .ui_models import Samplers, page_call
+from .ui_project import Projecting
+from .ui_values import DISPLAY_SCALE, edits_of, latent_state, page_latent, seed_of, whole
 from .ui_web import head, static_paths, web_state
 
 # upscale crisply (never blur the pixels) and let the main images fill their column
@@ -73,63 +72,13 @@ URL_JS = """(state, model, seed, psi, method, lo, hi, ...amounts) => {
   if (edits) { q.set("edits", edits); q.set("layers", `${lo}-${hi}`); }
   history.replaceState(null, "", "?" + q.toString());
 }"""
-DISPLAY_SCALE = 4
 # every image the app returns is a file on the server (each slider frame a PNG): every 10 minutes,
 # what is over an hour old is deleted, or a public Space fills its disk
 CACHE_TTL = (600, 3600)
 DEFAULT_CHECKPOINT = CHECKPOINTS_DIR / "emoji64"
 
 
-def _seed(value: Any) -> int:
-    """A widget's seed (Number gives floats, the API may send strings) -> a checked int."""
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        raise gr.Error(f"Seed must be a whole number from 0 to {MAX_SEED}, got {value!r}") from None
-    return page_call(check_seed, f, "Seed")
-
-
-def _whole(value: Any, what: str) -> int:
-    """A slider's or Number's whole number (widgets give floats; the API may send anything,
-    and NaN, None or "abc" must be a message, not a bare "Error" from int() in the browser)."""
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        f = float("nan")
-    if not math.isfinite(f) or f != int(f):
-        raise gr.Error(f"{what} must be a whole number, got {value!r}")
-    return int(f)
-
-
-def _edits(amounts: list[Any]) -> dict[int, float]:
-    out = {}
-    for i, a in enumerate(amounts):
-        try:
-            v = float(a)
-        except (TypeError, ValueError):
-            raise gr.Error(f"Slider {i} must be a number, got {a!r}") from None
-        if v != 0.0:
-            out[i] = v
-    return out
-
-
-def latent_state(r: Recipe) -> str:
-    """The page's hidden latent box for a recipe: "SEED@LATENT" for a projected picture, else ""."""
-    return f"{r.seed}@{r.latent}" if r.latent else ""
-
-
-def _latent(state: Any, seed: int) -> str:
-    """The latent the shown picture starts from: the box's while the seed is still the one it came
-    with. Typing another seed leaves the picture, in whatever order the page's events arrive."""
-    if state is None or state == "":
-        return ""
-    if not isinstance(state, str) or "@" not in state or len(state) > MAX_RECIPE_BYTES:
-        raise gr.Error("The page's latent must be SEED@LATENT (see ganart.recipe.encode_latent)")
-    owner, _, latent = state.partition("@")
-    return latent if owner == str(seed) else ""
-
-
-class App:
+class App(Projecting):
     """The callbacks, independent of widget layout (so they are testable as plain functions)."""
 
     def __init__(self, samplers: Samplers) -> None:
@@ -138,10 +87,10 @@ class App:
     def recipe(self, model, seed, psi, method, layer_lo, layer_hi, *amounts, state: Any = "") -> Recipe:
         """The controls' recipe; ``state``: the page's latent box (a projected picture)."""
         s = self.samplers.get(model)
-        lo, hi = _whole(layer_lo, "Layer range start"), _whole(layer_hi, "Layer range end")
+        lo, hi = whole(layer_lo, "Layer range start"), whole(layer_hi, "Layer range end")
         layers = None if (lo, hi) == (0, s.num_ws) else (lo, hi)
-        seed = _seed(seed)
-        return page_call(s.recipe, seed, psi, _edits(list(amounts)), layers, method, latent=_latent(state, seed))
+        seed = seed_of(seed)
+        return page_call(s.recipe, seed, psi, edits_of(list(amounts)), layers, method, latent=page_latent(state, seed))
 
     def generate(self, model, seed, psi, method, layer_lo, layer_hi, *amounts):
         """-> (image shown 4x, recipe JSON)."""
@@ -156,10 +105,10 @@ class App:
     def web_state(self, model, state, seed, method) -> str:
         """What the page needs to render this seed (or projected picture) itself (ui_web)."""
         s = self.samplers.get(model)
-        seed = _seed(seed)
+        seed = seed_of(seed)
         if method not in METHODS:
             raise gr.Error(f"Directions must be one of {', '.join(METHODS)}, got {method!r}")
-        latent = _latent(state, seed)
+        latent = page_latent(state, seed)
         if not latent:
             return web_state(s, str(seed), s.seed_w(seed), method)
         page_call(s.recipe, seed, latent=latent)  # checks that it fits this model
@@ -219,7 +168,7 @@ class App:
     def explore(self, model, start, count, psi):
         """Stream a grid: yields the gallery as it grows."""
         s = self.samplers.get(model)
-        start, count = _seed(start), _whole(count, "Count")
+        start, count = seed_of(start), whole(count, "Count")
         if not 1 <= count <= APP_EXPLORE_MAX:
             raise gr.Error(f"Explore shows 1 to {APP_EXPLORE_MAX} seeds at a time")
         if start + count - 1 > MAX_SEED:
@@ -235,7 +184,7 @@ class App:
         """Stream frames while they are made, then the animation file."""
         s = self.samplers.get(model)
         keys = page_call(parse_keyframes, keyframes_text)
-        n = _whole(frames_per_segment, "Frames per segment")
+        n = whole(frames_per_segment, "Frames per segment")
         fps = page_call(check_finite, "fps", fps, 1, 60)  # checked before the frames are made, not after
         if walk_length(len(keys), n) > APP_WALK_FRAMES:
             raise gr.Error(f"At most {APP_WALK_FRAMES} frames per animation ({len(keys)} keyframes x {n})")
@@ -249,13 +198,13 @@ class App:
 
     def mix(self, model, seed_a, seed_b, split, psi):
         s = self.samplers.get(model)
-        img = page_call(s.mix, _seed(seed_a), _seed(seed_b), split, psi)
+        img = page_call(s.mix, seed_of(seed_a), seed_of(seed_b), split, psi)
         return upscale(img, DISPLAY_SCALE), img.info[PNG_KEY]
 
     def breed(self, model, seed_a, seed_b, psi, count: int = 6, rng_seed: int | None = None):
         """Children with random splits and small mutations; returns gallery items."""
         s = self.samplers.get(model)
-        a, b = _seed(seed_a), _seed(seed_b)
+        a, b = seed_of(seed_a), seed_of(seed_b)
         rng = random.Random(rng_seed if rng_seed is not None else (a * 1_000_003 + b) % MAX_SEED)
         items = []
         for _ in range(int(count)):
@@ -274,7 +223,7 @@ class App:
         q = dict(request.query_params) if request is not None else {}
         source = self.samplers.source(q.get("model") or model)
         s = self.samplers.get(source)
-        seed = _seed(q.get("seed", 0))
+        seed = seed_of(q.get("seed", 0))
         try:
             psi = float(q.get("psi", 0.7))
         except ValueError:
@@ -300,7 +249,7 @@ class App:
         if latent == "png":  # URL_JS writes this when the latent is too long for a link
             raise gr.Error("This link's picture was projected with a latent too long for a link: drop its PNG "
                            "in the restore box instead")
-        r = page_call(s.recipe, seed, psi, _edits(amounts), layers, method, latent=latent)  # validates everything
+        r = page_call(s.recipe, seed, psi, edits_of(amounts), layers, method, latent=latent)  # validates everything
         return [source, source, _header(s), r.seed, r.psi, r.method,
                 gr.update(maximum=s.num_ws - 1, value=lo), gr.update(maximum=s.num_ws, value=hi), *amounts,
                 latent_state(r)]
@@ -317,7 +266,7 @@ class App:
         caption = _caption(evt)
         if not caption.strip().isdigit():
             raise gr.Error(f"Seed must be a whole number from 0 to {MAX_SEED}, got {caption[:20]!r}")
-        return _seed(caption), gr.Tabs(selected="create")
+        return seed_of(caption), gr.Tabs(selected="create")
 
     def restore(self, model, path):
         """A PNG the app made -> every Create control, and the exact image."""
@@ -337,37 +286,6 @@ class App:
         lo, hi = r.layers or (0, s.num_ws)
         amounts = [r.edits.get(i, 0.0) for i in range(APP_SLIDERS)]
         return [r.seed, r.psi, r.method, lo, hi, *amounts, upscale(img, DISPLAY_SCALE), r.to_json(), latent_state(r)]
-
-    def project(self, model, path, steps, progress=gr.Progress()):  # noqa: B008 (Gradio's idiom)
-        """A dropped picture -> the model's closest image, streamed while the search runs, then the
-        Create controls set for it, so the sliders edit it. Yields [image, recipe, latent box,
-        seed, psi, method, layer from, layer to, *sliders, the picture as the model sees it]."""
-        s = self.samplers.get(model)
-        if path is None:
-            raise gr.Error("Drop a picture (PNG, JPEG, WebP, GIF, ...) to start from it")
-        n = _whole(steps, "Search steps")
-        if not 1 <= n <= APP_PROJECT_STEPS:
-            raise gr.Error(f"Search steps must be from 1 to {APP_PROJECT_STEPS}, got {n}")
-        p = Path(path)
-        try:  # the upload's name in messages, not where the server keeps it
-            target = Image.fromarray(load_picture(p, s.resolution))
-            skip = [gr.skip()] * (7 + APP_SLIDERS)  # all but the image and the picture
-            yield upscale(target, DISPLAY_SCALE), *skip, upscale(target, DISPLAY_SCALE)
-            for step in s.project_steps(target, n, every=max(n // 10, 1)):
-                progress(step.step / n, desc="Finding your picture in the model")
-                if step.step < n and step.image is not None:
-                    yield upscale(step.image, DISPLAY_SCALE), *skip, gr.skip()
-            r = s.projected_recipe(step.ws)
-        except ValueError as e:
-            raise gr.Error(str(e).replace(str(p), p.name)) from None
-        img = self.samplers.render(model, r)
-        yield (upscale(img, DISPLAY_SCALE), r.to_json(), latent_state(r), r.seed, r.psi, r.method, 0, s.num_ws,
-               *[0.0] * APP_SLIDERS, gr.skip())
-
-    def project_api(self, model, path, steps, progress=gr.Progress()):  # noqa: B008 (Gradio's idiom)
-        """/project: (the closest image, its recipe with the latent inside), streamed."""
-        for out in self.project(model, path, steps, progress):
-            yield out[0], out[1]
 
 
 def _caption(evt: gr.SelectData) -> str:
@@ -522,8 +440,8 @@ def build_demo(default_source: str, batch: int = APP_RENDER_BATCH,
         web.change(None, [web, *page_values], None, js="(web, ...v) => window.ganart && window.ganart.setState(web, v)",
                    api_visibility="private")
         # the seed buttons leave a projected picture (typing a seed does too: see _latent)
-        prev_btn.click(lambda v: (max(_seed(v) - 1, 0), ""), seed, [seed, latent_box], api_visibility="private")
-        next_btn.click(lambda v: (min(_seed(v) + 1, MAX_SEED), ""), seed, [seed, latent_box], api_visibility="private")
+        prev_btn.click(lambda v: (max(seed_of(v) - 1, 0), ""), seed, [seed, latent_box], api_visibility="private")
+        next_btn.click(lambda v: (min(seed_of(v) + 1, MAX_SEED), ""), seed, [seed, latent_box], api_visibility="private")
         dice.click(lambda: (random.randrange(MAX_SEED + 1), ""), None, [seed, latent_box], api_visibility="private")
         method.change(**page_fn)
         method.change(app.slider_labels, [model, method], sliders, api_visibility="private", show_progress="hidden")
@@ -557,7 +475,7 @@ def build_demo(default_source: str, batch: int = APP_RENDER_BATCH,
 
         # --- Explore ---------------------------------------------------------------------
         ex_btn.click(app.explore, [model, ex_start, ex_count, psi], gallery, api_name="explore")
-        ex_more.click(lambda a, n: _seed(a) + _whole(n, "Count"), [ex_start, ex_count], ex_start,
+        ex_more.click(lambda a, n: seed_of(a) + whole(n, "Count"), [ex_start, ex_count], ex_start,
                       api_visibility="private").then(app.explore, [model, ex_start, ex_count, psi], gallery,
                                                      api_visibility="private")
 

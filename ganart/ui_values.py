@@ -1,0 +1,65 @@
+"""Widget values as the app's callbacks receive them, checked: a public page's endpoints are
+called by strangers with any value, so every parse ends in a number or a clear message."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import gradio as gr
+
+from .latent import check_seed
+from .limits import MAX_RECIPE_BYTES, MAX_SEED
+from .recipe import Recipe
+from .ui_models import page_call
+
+DISPLAY_SCALE = 4  # the app shows images at 4x, pixels crisp
+
+
+def seed_of(value: Any) -> int:
+    """A widget's seed (Number gives floats, the API may send strings) -> a checked int."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        raise gr.Error(f"Seed must be a whole number from 0 to {MAX_SEED}, got {value!r}") from None
+    return page_call(check_seed, f, "Seed")
+
+
+def whole(value: Any, what: str) -> int:
+    """A slider's or Number's whole number (widgets give floats; the API may send anything,
+    and NaN, None or "abc" must be a message, not a bare "Error" from int() in the browser)."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        f = float("nan")
+    if not math.isfinite(f) or f != int(f):
+        raise gr.Error(f"{what} must be a whole number, got {value!r}")
+    return int(f)
+
+
+def edits_of(amounts: list[Any]) -> dict[int, float]:
+    out = {}
+    for i, a in enumerate(amounts):
+        try:
+            v = float(a)
+        except (TypeError, ValueError):
+            raise gr.Error(f"Slider {i} must be a number, got {a!r}") from None
+        if v != 0.0:
+            out[i] = v
+    return out
+
+
+def latent_state(r: Recipe) -> str:
+    """The page's hidden latent box for a recipe: "SEED@LATENT" for a projected picture, else ""."""
+    return f"{r.seed}@{r.latent}" if r.latent else ""
+
+
+def page_latent(state: Any, seed: int) -> str:
+    """The latent the shown picture starts from: the box's while the seed is still the one it came
+    with. Typing another seed leaves the picture, in whatever order the page's events arrive."""
+    if state is None or state == "":
+        return ""
+    if not isinstance(state, str) or "@" not in state or len(state) > MAX_RECIPE_BYTES:
+        raise gr.Error("The page's latent must be SEED@LATENT (see ganart.recipe.encode_latent)")
+    owner, _, latent = state.partition("@")
+    return latent if owner == str(seed) else ""
