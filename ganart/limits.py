@@ -46,7 +46,7 @@ APP_RENDER_BATCH = 8  # default: concurrent /generate requests merged into one f
 APP_MAX_RENDER_BATCH = 32  # at most this many share a pass (each is a waiting request: at most the queue)
 APP_PROJECT_STEPS = 300  # a projection's steps (~15 s of both cores for emoji64)
 APP_WEB_MODEL_MB = 64  # an exported synthesis network the page downloads; larger: server rendering
-APP_LINK_LATENT = 2000  # characters of latent a page link carries (one w of 256: ~1.4 k); longer: the PNG
+APP_LINK_LATENT = 16_000  # latent characters a link carries (w+ of 10 x 256: 13.7 k); longer: the PNG
 
 
 def check_render_batch(batch: object, name: str = "batch") -> int:

@@ -27,6 +27,9 @@ from .preprocess import MAX_PIXELS, Preprocess, prepare_image
 from .recipe import Recipe, readable_file
 
 SPACES = ("w", "w+")
+PICTURE_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF", "ICO", "MPO")
+MAX_SIDE = 16384  # pixels on a picture's longer side
+MAX_PADDED_SIDE = 2048  # a longer side is shrunk first: the square it is padded to stays small
 PIXEL_WEIGHT = 1.0  # the pixel term's weight beside the perceptual distance
 LR = 0.05
 _DISTANCE: PerceptualDistance | None = None
@@ -58,20 +61,39 @@ def load_picture(image: Image.Image | str | os.PathLike[str], resolution: int) -
         im = image
     else:
         path = readable_file(image)
-        try:
-            im = Image.open(path)
+        try:  # only picture formats: Pillow would otherwise hand EPS to Ghostscript
+            im = Image.open(path, formats=PICTURE_FORMATS)
+        except Image.DecompressionBombError:
+            raise ValueError(f"{path}: over the {MAX_PIXELS:,} pixels a picture may have") from None
         except Exception as e:  # Pillow raises many types for files that are not images
-            raise ValueError(f"{path}: not an image Pillow can read ({type(e).__name__})") from None
+            raise ValueError(f"{path}: not a picture ganart reads ({', '.join(PICTURE_FORMATS)}; "
+                             f"{type(e).__name__})") from None
     try:
-        if im.width * im.height > MAX_PIXELS:
-            raise ValueError(f"the picture is {im.width}x{im.height}: over the {MAX_PIXELS:,} pixels a picture may have")
+        if im.width * im.height > MAX_PIXELS or max(im.size) > MAX_SIDE:
+            raise ValueError(f"the picture is {im.width}x{im.height}: over the {MAX_PIXELS:,} pixels or "
+                             f"{MAX_SIDE:,} on a side a picture may have")
         try:
+            if max(im.size) > MAX_PADDED_SIDE:  # padding a long strip to a square would take GBs
+                im = _shrink(im, MAX_PADDED_SIDE)
             return prepare_image(im, Preprocess(resolution=resolution))
         except Exception as e:  # truncated or corrupt image data surfaces here, when it is decoded
             raise ValueError(f"the picture cannot be decoded ({type(e).__name__}: {str(e)[:80]})") from None
     finally:
         if im is not image:  # a file this function opened
             im.close()
+
+
+def _shrink(im: Image.Image, side: int) -> Image.Image:
+    """The first frame, its longer side cut to ``side`` (Lanczos, aspect kept)."""
+    if getattr(im, "n_frames", 1) > 1:
+        im.seek(0)
+    scale = side / max(im.size)
+    size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
+    if im.mode.startswith("I;16"):  # resized as 32-bit integers; prepare_image scales them to 8 bits
+        im = im.convert("I")
+    elif im.mode not in ("RGB", "RGBA", "L", "LA", "I", "F"):  # palette, CMYK, ...: alpha kept
+        im = im.convert("RGBA")
+    return im.resize(size, Image.LANCZOS)
 
 
 @dataclass

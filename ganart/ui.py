@@ -8,6 +8,7 @@ ranges from the same constants.
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import random
@@ -218,9 +219,16 @@ class App(Projecting):
 
     def from_url(self, model, request: gr.Request):
         """?model=user/name&seed=7&psi=0.5&method=pca&edits=0:1.5,3:-2&layers=2-5[&latent=...] -> the
-        model and Create controls (bad values: an error). -> [model, layers_model, header, seed, psi,
+        model and Create controls. A bad link is a warning naming what is wrong, over the default
+        image (an error here left the page empty). -> [model, layers_model, header, seed, psi,
         method, layer from, layer to, *sliders, latent box]"""
-        q = dict(request.query_params) if request is not None else {}
+        try:
+            return self._from_url(model, dict(request.query_params) if request is not None else {})
+        except gr.Error as e:  # escaped: a crafted link must not put a working HTML link in the toast
+            gr.Warning(html.escape(e.message))
+            return self._from_url(None, {})
+
+    def _from_url(self, model, q: dict[str, str]):
         source = self.samplers.source(q.get("model") or model)
         s = self.samplers.get(source)
         seed = seed_of(q.get("seed", 0))
@@ -250,9 +258,11 @@ class App(Projecting):
             raise gr.Error("This link's picture was projected with a latent too long for a link: drop its PNG "
                            "in the restore box instead")
         r = page_call(s.recipe, seed, psi, edits_of(amounts), layers, method, latent=latent)  # validates everything
-        return [source, source, _header(s), r.seed, r.psi, r.method,
-                gr.update(maximum=s.num_ws - 1, value=lo), gr.update(maximum=s.num_ws, value=hi), *amounts,
-                latent_state(r)]
+        if source == self.samplers.source(model):  # the sliders already span its layers
+            layer_lo, layer_hi = lo, hi  # (plain values: an update with a new maximum lands a tick late,
+        else:  # and the first render could read the old range)
+            layer_lo, layer_hi = gr.update(maximum=s.num_ws - 1, value=lo), gr.update(maximum=s.num_ws, value=hi)
+        return [source, source, _header(s), r.seed, r.psi, r.method, layer_lo, layer_hi, *amounts, latent_state(r)]
 
     def open_child(self, model, evt: gr.SelectData):
         """A bred child, clicked: show it large with its recipe, its parents in the seed fields."""
@@ -373,8 +383,8 @@ def build_demo(default_source: str, batch: int = APP_RENDER_BATCH,
                         files = gr.File(label="PNG (native and 4x, recipe embedded)", file_count="multiple")
                         upload = gr.File(label="Drop a ganart PNG to restore it", file_types=[".png"], type="filepath")
                         # "SEED@LATENT" while the image is a projected picture (latent_state); hidden
-                        latent_box = gr.Textbox(visible=False, elem_id="latent")
-                        web = gr.Textbox(visible=False, elem_id="web")  # ui_web.web_state, for the page
+                        latent_box = gr.Textbox(visible=False, label="latent", elem_id="latent")
+                        web = gr.Textbox(visible=False, label="web state", elem_id="web")  # ui_web.web_state, for the page
                         # what a drag asks of the server when the page cannot render (hidden by CSS: the
                         # page clicks it)
                         server_render = gr.Button("render", elem_id="server-render", elem_classes=["ganart-hidden"])
@@ -434,9 +444,9 @@ def build_demo(default_source: str, batch: int = APP_RENDER_BATCH,
                     "document.querySelector('#server-render').click()", api_visibility="private")
             c.release(**page_fn, show_progress="hidden").then(**remember)
         # once per seed, projected picture, model or method: what the page renders from
-        gr.on([seed.change, method.change, latent_box.change], **web_fn)
-        api_web = gr.Button(visible=False)  # /web_state: the same for any client (and benchmarks/load.py)
+        api_web = gr.Button(visible=False)  # /web_state for any client; registered first, so it owns the name
         api_web.click(**{**web_fn, "api_visibility": "public"}, api_name="web_state")
+        gr.on([seed.change, method.change, latent_box.change], **web_fn)
         web.change(None, [web, *page_values], None, js="(web, ...v) => window.ganart && window.ganart.setState(web, v)",
                    api_visibility="private")
         # the seed buttons leave a projected picture (typing a seed does too: see _latent)

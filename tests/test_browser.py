@@ -423,3 +423,11 @@ def test_a_dropped_picture_is_projected_then_edited_and_linked(page, url, browse
     page.locator("#dice").click()  # a new seed leaves the picture
     wait_recipe(page, lambda r: not r.latent and r.seed != 0 and 0 in r.edits)
     page.wait_for_function("!location.search.includes('latent=')", timeout=10_000)
+
+
+def test_a_bad_link_says_why_and_still_shows_an_image(page, url):
+    """A bad link left the page empty: an error toast, no image, no recipe, no canvas."""
+    page.goto(url + "?seed=abc&psi=0.5")
+    page.locator("[data-testid=toast-body]").filter(has_text="Seed must be a whole number").first.wait_for()
+    wait_page_renders(page)
+    assert json.loads(recipe_text(page) or wait_recipe(page, lambda r: True).to_json())["seed"] == 0
