@@ -2,11 +2,12 @@
 page loads, seed changes (the seed's w, and the image), slider releases (one exact render) and
 downloads, for N simulated users against a server started here (loopback only).
 
-    python benchmarks/load.py [--users 32] [--actions 20] [--think 1,3] [--checkpoint checkpoints/emoji64]
+    python benchmarks/load.py [--users 32] [--actions 20] [--think 1,3] [--ramp 10] [--checkpoint ...]
 
 Each user opens the page (GET /, /generate, /web_state), then does ``--actions`` actions picked
 at random (seed change 30 %, release 60 %, download 10 %) with a think time drawn from
 ``--think`` seconds between them: a person dragging a slider releases it every second or two.
+Users arrive over ``--ramp`` seconds (``--ramp 0``: all 32 open the page in the same instant).
 The load generator is raw HTTP against Gradio's API (httpx, asyncio, one thread), so it takes
 little CPU from the server it measures; both CPU figures are printed.
 """
@@ -53,6 +54,7 @@ async def user(i: int, url: str, model: str, args, record) -> None:
 
     rng = random.Random(i)
     seed, amounts = i * 1000, list(ZERO)
+    await asyncio.sleep(rng.uniform(0, args.ramp))  # visitors arrive over the ramp, not all in one instant
     async with httpx.AsyncClient(base_url=url, timeout=60) as client:
 
         def controls():
@@ -102,13 +104,14 @@ def main() -> None:
     ap.add_argument("--users", type=int, default=32)
     ap.add_argument("--actions", type=int, default=20, help="actions per user after the page load")
     ap.add_argument("--think", default="1,3", help="seconds between a user's actions: min,max")
+    ap.add_argument("--ramp", type=float, default=10, help="users arrive over this many seconds (0: all at once)")
     ap.add_argument("--batch", type=int, default=8, help="the server's render batch (ganart serve --batch)")
     args = ap.parse_args()
     args.think = tuple(float(v) for v in args.think.split(","))
     server, url = start_server(args.checkpoint, args.batch)
     try:
         model = describe(args.checkpoint).name
-        asyncio.run(drive(url, model, argparse.Namespace(users=1, actions=0, think=(0, 0))))  # warm: export, load
+        asyncio.run(drive(url, model, argparse.Namespace(users=1, actions=0, think=(0, 0), ramp=0)))  # warm: export, load
         cpu0, own0 = cpu_seconds(server.pid), cpu_seconds(os.getpid())
         results, wall = asyncio.run(drive(url, model, args))
         server_cpu, client_cpu = cpu_seconds(server.pid) - cpu0, cpu_seconds(os.getpid()) - own0
@@ -117,7 +120,8 @@ def main() -> None:
         server.wait(timeout=30)
     every = [r for rs in results.values() for r in rs]
     errors = [e for _, e in every if e]
-    print(f"{args.users} users x (page load + {args.actions} actions, think {args.think[0]:g}-{args.think[1]:g} s), "
+    print(f"{args.users} users arriving over {args.ramp:g} s x (page load + {args.actions} actions, think "
+          f"{args.think[0]:g}-{args.think[1]:g} s), "
           f"{describe(args.checkpoint).name}, batch {args.batch}, {os.cpu_count()} cores; {wall:.0f} s")
     print("| action | count | errors | p50 | p99 |\n| --- | --- | --- | --- | --- |")
     for name in ("page load", "seed change", "release", "download", "all"):
