@@ -146,3 +146,14 @@ def test_the_runtime_is_the_pinned_one_local_or_from_the_cdn(monkeypatch, tmp_pa
     (tmp_path / "ort.wasm.bundle.min.mjs").write_text("tampered")  # a changed file is not served
     (tmp_path / "ort-wasm-simd-threaded.wasm").write_text("tampered")
     assert web_runtime.local_copy() is None
+
+
+def test_a_model_too_large_for_the_page_stays_on_the_server(session_ckpt, monkeypatch):
+    from ganart import ui_web
+    from ganart.ui import App
+    from ganart.ui_models import Samplers
+
+    monkeypatch.setattr(ui_web, "APP_WEB_MODEL_MB", 0)
+    state = json.loads(App(Samplers(str(session_ckpt))).web_state(None, "", 5, "sefa"))
+    assert state["onnx"] is None and "over 0" in state["reason"]  # page.mjs falls back on this
+    assert "model" not in json.loads(ui_web.head(Samplers(str(session_ckpt)).get()).split(">", 1)[1].split("<")[0])
