@@ -95,6 +95,10 @@ def main() -> None:
                     print(f"first frame after the page opened, {args.loads} fresh visits (empty caches): "
                           f"p50 {percentiles(firsts, 50)[0]:.2f} s, max {max(firsts):.2f} s (runtime from "
                           f"{page.evaluate('window.ganart.source')}, model {page.evaluate('window.ganart.onnxBytes') / 2**20:.1f} MB)")
+                    t = page.evaluate("window.ganart.times")  # ms after navigation, when each part was ready
+                    print("  first visit: " + ", ".join(f"{k} {t[k] / 1e3:.2f} s" for k in
+                                                       ("start", "runtime", "model", "state", "painted") if k in t)
+                          + " (start: Gradio's page runs ganart/web/page.mjs)")
                     counter, frames = "window.ganart.paints", "window.ganart.frames"
                 else:
                     page.wait_for_function("window.ganart && window.ganart.failed", timeout=60_000)

@@ -4,7 +4,8 @@ downloads, for N simulated users against a server started here (loopback only).
 
     python benchmarks/load.py [--users 32] [--actions 20] [--think 1,3] [--ramp 10] [--checkpoint ...]
 
-Each user opens the page (GET /, /generate, /web_state), then does ``--actions`` actions picked
+Each user opens the page (GET /, /generate, /web_state, and as a first visit the model's ONNX
+file and the runtime, ~26 MB for emoji64; ``--cached`` leaves those out), then does ``--actions`` actions picked
 at random (seed change 30 %, release 60 %, download 10 %) with a think time drawn from
 ``--think`` seconds between them: a person dragging a slider releases it every second or two.
 Users arrive over ``--ramp`` seconds (``--ramp 0``: all 32 open the page in the same instant).
@@ -28,8 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from common import ROOT, cpu_seconds, percentiles, start_server  # noqa: E402
 
 from ganart.catalog import describe  # noqa: E402
-
-ZERO = [0.0] * 8
+from ganart.limits import APP_SLIDERS  # noqa: E402
+from ganart.ui_web import file_url  # noqa: E402
+from ganart.web_runtime import runtime_config  # noqa: E402
 
 
 async def call(client, api: str, data: list) -> list:
@@ -53,12 +55,12 @@ async def user(i: int, url: str, model: str, args, record) -> None:
     import httpx
 
     rng = random.Random(i)
-    seed, amounts = i * 1000, list(ZERO)
+    seed, amounts = i * 1000, [0.0] * APP_SLIDERS
     await asyncio.sleep(rng.uniform(0, args.ramp))  # visitors arrive over the ramp, not all in one instant
     async with httpx.AsyncClient(base_url=url, timeout=60) as client:
 
         def controls():
-            return [model, seed, 0.7, "sefa", 0, 10, *amounts]
+            return [model, seed, 0.7, "sefa", 0, args.num_ws, *amounts]
 
         async def action(name: str, *calls) -> None:
             t = time.perf_counter()
@@ -72,7 +74,15 @@ async def user(i: int, url: str, model: str, args, record) -> None:
             (await client.get("")).raise_for_status()
             await call(client, "generate", controls())
 
-        await action("page load", page(), call(client, "web_state", [model, "", seed, "sefa"]))
+        async def files():  # what a first visit's page downloads: the model's network, the runtime
+            state = json.loads((await call(client, "web_state", [model, "", seed, "sefa"]))[0])
+            for url in ([] if args.cached else [state["onnx"], *args.runtime]):
+                async with client.stream("GET", url) as r:
+                    r.raise_for_status()
+                    async for _ in r.aiter_bytes():
+                        pass
+
+        await action("page load", page(), files())
         for _ in range(args.actions):
             await asyncio.sleep(rng.uniform(*args.think))
             pick = rng.random()
@@ -81,7 +91,7 @@ async def user(i: int, url: str, model: str, args, record) -> None:
                 await action("seed change", call(client, "generate", controls()),
                              call(client, "web_state", [model, "", seed, "sefa"]))
             elif pick < 0.9:
-                amounts[rng.randrange(8)] = round(rng.uniform(-5, 5), 1)
+                amounts[rng.randrange(APP_SLIDERS)] = round(rng.uniform(-5, 5), 1)
                 await action("release", call(client, "generate", controls()))
             else:
                 await action("download", call(client, "download", controls()))
@@ -105,13 +115,20 @@ def main() -> None:
     ap.add_argument("--actions", type=int, default=20, help="actions per user after the page load")
     ap.add_argument("--think", default="1,3", help="seconds between a user's actions: min,max")
     ap.add_argument("--ramp", type=float, default=10, help="users arrive over this many seconds (0: all at once)")
+    ap.add_argument("--cached", action="store_true", help="page loads without the model and runtime downloads")
     ap.add_argument("--batch", type=int, default=8, help="the server's render batch (ganart serve --batch)")
     args = ap.parse_args()
     args.think = tuple(float(v) for v in args.think.split(","))
     server, url = start_server(args.checkpoint, args.batch)
     try:
         model = describe(args.checkpoint).name
-        asyncio.run(drive(url, model, argparse.Namespace(users=1, actions=0, think=(0, 0), ramp=0)))  # warm: export, load
+        from ganart import Sampler
+
+        args.num_ws = Sampler.load(args.checkpoint).num_ws
+        rt = runtime_config(file_url)  # the server runs here: the same local copy, if any
+        args.runtime = [rt["module"], rt["wasm"]] if rt["source"] == "local" else []
+        warm = argparse.Namespace(**{**vars(args), "users": 1, "actions": 0, "ramp": 0})
+        asyncio.run(drive(url, model, warm))  # export, load
         cpu0, own0 = cpu_seconds(server.pid), cpu_seconds(os.getpid())
         results, wall = asyncio.run(drive(url, model, args))
         server_cpu, client_cpu = cpu_seconds(server.pid) - cpu0, cpu_seconds(os.getpid()) - own0
@@ -120,8 +137,8 @@ def main() -> None:
         server.wait(timeout=30)
     every = [r for rs in results.values() for r in rs]
     errors = [e for _, e in every if e]
-    print(f"{args.users} users arriving over {args.ramp:g} s x (page load + {args.actions} actions, think "
-          f"{args.think[0]:g}-{args.think[1]:g} s), "
+    print(f"{args.users} users arriving over {args.ramp:g} s x (page load{' (cached)' if args.cached else ''} + "
+          f"{args.actions} actions, think {args.think[0]:g}-{args.think[1]:g} s), "
           f"{describe(args.checkpoint).name}, batch {args.batch}, {os.cpu_count()} cores; {wall:.0f} s")
     print("| action | count | errors | p50 | p99 |\n| --- | --- | --- | --- | --- |")
     for name in ("page load", "seed change", "release", "download", "all"):

@@ -16,7 +16,8 @@ from .cache import cache_root
 from .files import atomic_write
 from .models import Generator
 
-OPSET = 18  # pinned: onnxruntime-web 1.30 runs it; a new opset is a new cache entry
+OPSET = 18  # pinned: onnxruntime-web 1.30 runs it
+EXPORT_VERSION = 1  # raise when the synthesis code changes what an export holds: a new cache entry
 INPUT, OUTPUT = "ws", "image"
 
 
@@ -59,13 +60,22 @@ def export_synthesis(G: Generator, path: str | Path) -> Path:
 
 
 def cached_export(G: Generator, sha256: str) -> Path:
-    """The ONNX file of the weights with this sha256, exported on first use."""
+    """The ONNX file of the weights with this sha256, exported on first use (keyed also by the
+    export's own version and torch's, which write it)."""
     if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
         raise ValueError(f"sha256 must be 64 hex digits, got {sha256!r}")
-    path = onnx_dir() / f"{sha256}-opset{OPSET}.onnx"
+    torch_version = torch.__version__.replace("+", "-")
+    path = onnx_dir() / f"{sha256}-v{EXPORT_VERSION}-opset{OPSET}-torch{torch_version}.onnx"
     if not path.is_file():
         export_synthesis(G, path)
     return path
+
+
+def export_bytes(G: Generator) -> int:
+    """G's synthesis weights and buffers in float32, known before exporting: an export takes
+    ~10-15 % more (the derived sums for demodulation, the noise offsets)."""
+    net = G.synthesis_net
+    return 4 * (sum(p.numel() for p in net.parameters()) + sum(b.numel() for b in net.buffers()))
 
 
 def onnx_dir() -> Path:

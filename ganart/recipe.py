@@ -6,7 +6,7 @@ import base64
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -134,10 +134,6 @@ class Recipe:
         if self.version != wanted:
             raise ValueError(f"unsupported recipe version {self.version!r} (a recipe {'with' if self.latent else 'without'} "
                              f"a latent is version {wanted})")
-
-    def with_latent(self, ws: torch.Tensor) -> Recipe:
-        """This recipe starting from ``ws`` ([1 or num_ws, w_dim], or [1, num_ws, w_dim]) instead of its seed."""
-        return replace(self, latent=encode_latent(ws), version=LATENT_VERSION)
 
     # --- JSON ---------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -110,10 +110,11 @@ class App(Projecting):
         if method not in METHODS:
             raise gr.Error(f"Directions must be one of {', '.join(METHODS)}, got {method!r}")
         latent = page_latent(state, seed)
+        key = f"{model or ''}\n{state if latent else seed}"  # page.mjs paints only while its controls say the same
         if not latent:
-            return web_state(s, str(seed), s.seed_w(seed), method)
+            return web_state(s, key, s.seed_w(seed), method)
         page_call(s.recipe, seed, latent=latent)  # checks that it fits this model
-        return web_state(s, state, decode_latent(latent), method)
+        return web_state(s, key, decode_latent(latent), method)
 
     def model_changed(self, model, layers_model: str | None, method):
         """Another model picked: the header names it, the layer range spans its layers (the
@@ -276,7 +277,7 @@ class App(Projecting):
         caption = _caption(evt)
         if not caption.strip().isdigit():
             raise gr.Error(f"Seed must be a whole number from 0 to {MAX_SEED}, got {caption[:20]!r}")
-        return seed_of(caption), gr.Tabs(selected="create")
+        return seed_of(caption), gr.Tabs(selected="create"), ""  # a seed, not a projected picture
 
     def restore(self, model, path):
         """A PNG the app made -> every Create control, and the exact image."""
@@ -438,7 +439,7 @@ def build_demo(default_source: str, batch: int = APP_RENDER_BATCH,
         seed.change(**{**generate_fn, **page_fn}, show_progress="hidden").then(**remember)
         # a drag paints in the page (no request) or, without the runtime, asks the server as before
         page_values = [latent_box, *controls]
-        server_render.click(**page_fn, trigger_mode="always_last", show_progress="hidden", concurrency_id="render")
+        server_render.click(**{**generate_fn, **page_fn}, trigger_mode="always_last", show_progress="hidden")
         for c in [psi, layer_lo, layer_hi, *sliders]:
             c.input(None, page_values, None, js="(...v) => window.ganart ? window.ganart.drag(...v) : "
                     "document.querySelector('#server-render').click()", api_visibility="private")
@@ -449,7 +450,12 @@ def build_demo(default_source: str, batch: int = APP_RENDER_BATCH,
         gr.on([seed.change, method.change, latent_box.change], **web_fn)
         web.change(None, [web, *page_values], None, js="(web, ...v) => window.ganart && window.ganart.setState(web, v)",
                    api_visibility="private")
-        # the seed buttons leave a projected picture (typing a seed does too: see _latent)
+        # any image the server sends (a release, a seed, a reset, the search for your picture) is
+        # the exact one: shown instead of the page's preview until the next drag
+        image.change(None, None, None, js="() => window.ganart && window.ganart.showServer()", api_visibility="private")
+        # the seed buttons and typing a seed leave a projected picture (in the page: no request;
+        # the first render after typing already ignores it, see ui_values.page_latent)
+        seed.input(None, None, latent_box, js="() => ''", api_visibility="private")
         prev_btn.click(lambda v: (max(seed_of(v) - 1, 0), ""), seed, [seed, latent_box], api_visibility="private")
         next_btn.click(lambda v: (min(seed_of(v) + 1, MAX_SEED), ""), seed, [seed, latent_box], api_visibility="private")
         dice.click(lambda: (random.randrange(MAX_SEED + 1), ""), None, [seed, latent_box], api_visibility="private")
@@ -489,7 +495,7 @@ def build_demo(default_source: str, batch: int = APP_RENDER_BATCH,
                       api_visibility="private").then(app.explore, [model, ex_start, ex_count, psi], gallery,
                                                      api_visibility="private")
 
-        gallery.select(app.pick, None, [seed, tabs], api_visibility="private")
+        gallery.select(app.pick, None, [seed, tabs, latent_box], api_visibility="private")
 
         # --- Animate -----------------------------------------------------------------------
         run = go.click(app.walk, [model, keys, segment_frames, fps, psi], [frame, anim], api_name="walk")

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .limits import APP_SLIDERS, APP_WEB_MODEL_MB
-from .onnx_export import onnx_dir
+from .onnx_export import export_bytes, onnx_dir
 from .sampler import Sampler
 from .web_runtime import WEB_DIR, runtime_config
 
@@ -29,6 +29,7 @@ PAGE_CSS = """
 #create-canvas canvas { width: 100%; height: 480px; object-fit: contain; image-rendering: pixelated; }
 """
 _export_lock = threading.Lock()  # one export per model, not one per waiting request
+_failed: dict[str, str] = {}  # weights' sha256 -> why their export failed (not retried per request)
 
 
 def static_paths() -> list[Path]:
@@ -56,11 +57,16 @@ def head(default: Sampler | None = None) -> str:
 
 def _export(s: Sampler) -> tuple[Path | None, str]:
     """The model's exported network (exported now if needed), or None and why the page cannot have it."""
+    if export_bytes(s.G) > APP_WEB_MODEL_MB * 2**20:  # checked before exporting, not after
+        return None, f"model is {export_bytes(s.G) / 2**20:.0f} MB, over {APP_WEB_MODEL_MB}"
+    if s.sha256 in _failed:
+        return None, _failed[s.sha256]
     try:
         with _export_lock:
             path = s.onnx_file()
     except Exception as e:  # any failure to export: the page stays on server rendering
-        return None, f"export failed ({type(e).__name__})"
+        _failed[s.sha256] = f"export failed ({type(e).__name__})"
+        return None, _failed[s.sha256]
     size = path.stat().st_size
     if size > APP_WEB_MODEL_MB * 2**20:
         return None, f"model is {size / 2**20:.0f} MB, over {APP_WEB_MODEL_MB}"

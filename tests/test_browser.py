@@ -102,8 +102,9 @@ def block_runtime(page) -> None:
 
 
 def wait_page_renders(page) -> None:
+    """The page has painted its first frame (shown from the next drag on)."""
     page.wait_for_function("window.ganart && window.ganart.paints > 0", timeout=30_000)
-    assert page.evaluate("window.ganart.active") and page.locator("#create-canvas canvas").is_visible()
+    assert page.evaluate("window.ganart.active")
 
 
 def hold_and_drag(page, elem_id: str, positions, pause: float) -> None:
@@ -138,8 +139,15 @@ def test_a_drag_paints_in_the_page_and_asks_the_server_nothing(page, url):
     page.mouse.up()
     assert during == [], f"requests while dragging: {during[:5]}"
     assert painted >= 5 and page.evaluate(CANVAS_PIXELS) != first
+    assert page.locator("#create-canvas canvas").is_visible() and not page.locator("#create-image").is_visible()
     wait_recipe(page, lambda r: 1 in r.edits)  # the release: one render on the server
     assert requests
+    # the server's exact image replaces the preview (Reset sliders changed only the hidden image)
+    page.locator("#create-image").wait_for(state="visible", timeout=10_000)
+    shown = image_src(page, "create-image")
+    page.get_by_role("button", name="Reset sliders").click()
+    wait_image_change(page, "create-image", shown)
+    assert page.locator("#create-image").is_visible() and not page.locator("#create-canvas canvas").is_visible()
 
 
 def test_the_canvas_matches_the_servers_render(page, url, sampler):
@@ -226,7 +234,11 @@ def test_seed_url_sets_the_seed(page, url, browser, output_dir):
     p2 = phone.new_page()
     p2.goto(url + "?seed=7")
     wait_page_renders(p2)  # the page renders on a phone too, and its image fits the screen
+    p2.locator("#dir0").scroll_into_view_if_needed()
+    hold_and_drag(p2, "dir0", [0.6, 0.7, 0.8], 0.1)  # held: the preview stays on screen
+    p2.locator("#create-canvas canvas").wait_for(state="visible", timeout=10_000)
     canvas = p2.locator("#create-canvas canvas").bounding_box()
+    p2.mouse.up()
     assert 0 < canvas["x"] and canvas["x"] + canvas["width"] <= 390
     p2.screenshot(path=str(output_dir / "create-phone.png"), full_page=True)
     phone.close()
@@ -420,8 +432,13 @@ def test_a_dropped_picture_is_projected_then_edited_and_linked(page, url, browse
     other.goto(page.url)  # the copied link opens the edited picture
     wait_recipe(other, lambda r: r.to_json() == shown)
     other.context.close()
-    page.locator("#dice").click()  # a new seed leaves the picture
-    wait_recipe(page, lambda r: not r.latent and r.seed != 0 and 0 in r.edits)
+    box = page.locator("#seed input").first  # typing another seed leaves the picture, and typing
+    for typed in ("5", "0"):  # its seed (0) again does not bring it back
+        box.fill(typed)
+        box.press("Enter")
+        wait_recipe(page, lambda r, typed=typed: not r.latent and r.seed == int(typed) and 0 in r.edits)
+    page.wait_for_timeout(1000)
+    assert not wait_recipe(page, lambda r: True).latent
     page.wait_for_function("!location.search.includes('latent=')", timeout=10_000)
 
 

@@ -307,8 +307,8 @@ def test_an_explore_click_takes_only_a_real_seed(session_ckpt, value):
     app = app_for(session_ckpt)
     with pytest.raises(gr.Error, match="Seed|caption"):
         app.pick(gr.SelectData(None, {"index": 0, "value": value, "selected": True}))
-    seed, _ = app.pick(gr.SelectData(None, {"index": 0, "value": {"caption": "12"}, "selected": True}))
-    assert seed == 12
+    seed, _, latent = app.pick(gr.SelectData(None, {"index": 0, "value": {"caption": "12"}, "selected": True}))
+    assert seed == 12 and latent == ""  # a seed, not a projected picture (seed 0 brought one back)
 
 
 @pytest.mark.parametrize("index", [5, -1, "0", None, 1.5])

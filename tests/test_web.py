@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from ganart import Sampler
-from ganart.onnx_export import OPSET, cached_export, export_synthesis
+from ganart.onnx_export import EXPORT_VERSION, OPSET, cached_export, export_bytes, export_synthesis
 from ganart.recipe import encode_latent
 from ganart.ui_web import decode
 from ganart.web_runtime import CDN, FILES, WEB_DIR
@@ -31,8 +31,6 @@ def onnx_pixels(path, ws: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("which", ["default shape", "emoji64"])
 def test_the_onnx_export_renders_as_pytorch_does(which, tmp_path):
-    from conftest import tiny_generator
-
     from ganart.checkpoint import CheckpointMeta, save_checkpoint
 
     if which == "emoji64":
@@ -44,21 +42,21 @@ def test_the_onnx_export_renders_as_pytorch_does(which, tmp_path):
 
         ck = save_checkpoint(Generator(ModelConfig(resolution=16)), tmp_path / "d", CheckpointMeta(name="d"))
         s = Sampler.load(ck)
-    assert tiny_generator  # (the fixture module is importable: conftest is on the path)
     path = export_synthesis(s.G, tmp_path / "g.onnx")
     recipes = [s.recipe(seed, psi=0.7, edits={0: 1.5, 2: -2.0}) for seed in range(4)]
     expected = np.stack([np.asarray(im) for im in s.render_many(recipes)])
     got = np.concatenate([onnx_pixels(path, s.ws_for([r]).numpy()) for r in recipes])
     close = np.abs(got.astype(int) - expected.astype(int)) <= 1
     assert close.mean() >= 0.999, f"{close.mean():.5f} of pixels within 1/255"
+    assert path.stat().st_size <= 1.25 * export_bytes(s.G)  # each weight once (+ derived sums), near the estimate
     if which == "emoji64":
-        assert path.stat().st_size <= 12 * 2**20  # each weight stored once (no constant folding)
+        assert path.stat().st_size <= 12 * 2**20
 
 
 def test_exports_are_cached_by_the_weights_sha256(sampler, tmp_path, monkeypatch):
     monkeypatch.setenv("GANART_CACHE", str(tmp_path))
     path = cached_export(sampler.G, sampler.sha256)
-    assert path == tmp_path / "onnx" / f"{sampler.sha256}-opset{OPSET}.onnx"
+    assert path.parent == tmp_path / "onnx" and path.name.startswith(f"{sampler.sha256}-v{EXPORT_VERSION}-opset{OPSET}-")
     stamp = path.stat().st_mtime_ns
     assert sampler.onnx_file() == path and path.stat().st_mtime_ns == stamp  # not exported again
     with pytest.raises(ValueError, match="64 hex digits"):
@@ -80,11 +78,14 @@ let text = ""; for await (const chunk of process.stdin) text += chunk;
 const {{ state, calls }} = JSON.parse(text);
 const s = {{ ...state, w: decodeF32(state.w), w_avg: decodeF32(state.w_avg), dirs: decodeF32(state.dirs),
             stds: decodeF32(state.stds) }};
-console.log(JSON.stringify(calls.map(([psi, lo, hi, amounts]) => Array.from(wsFor(s, psi, lo, hi, amounts)))));
+console.log(JSON.stringify(calls.map(([psi, lo, hi, amounts]) => {{
+  const ws = wsFor(s, psi, lo, hi, amounts);
+  return ws && Array.from(ws);
+}})));
 """
     out = subprocess.run([NODE, "--input-type=module", "-e", script], input=json.dumps({"state": state, "calls": calls}),
                          capture_output=True, text=True, timeout=60, check=True).stdout
-    return [np.array(v, dtype=np.float32) for v in json.loads(out)]
+    return [None if v is None else np.array(v, dtype=np.float32) for v in json.loads(out)]
 
 
 @pytest.mark.skipif(NODE is None and os.environ.get("CI") != "true", reason="Node.js is not installed")
@@ -95,14 +96,15 @@ def test_the_pages_latent_math_is_ganarts(sampler):
 
     app = App(Samplers(str(sampler.checkpoint.path)))
     calls = [(0.7, 0, 6, [0, 0, 0]), (0.35, 2, 5, [1.5, 0, -2.25]), (1.0, 0, 6, [0, 4.9, 0]), (-0.5, 1, 2, [3, 3, 3])]
-    projected = encode_latent(torch.randn(1, 32, generator=torch.Generator().manual_seed(1)))
-    for state_box, seed in [("", 7), (f"0@{projected}", 0)]:
-        state = json.loads(app.web_state(None, state_box, seed, "pca"))
-        got = _node_ws(state, calls)
+    g = torch.Generator().manual_seed(1)
+    w, w_plus = encode_latent(torch.randn(1, 32, generator=g)), encode_latent(torch.randn(6, 32, generator=g))
+    for latent, seed in [("", 7), (w, 0), (w_plus, 3)]:  # a seed, a projected w, a projected w+
+        state = json.loads(app.web_state(None, f"{seed}@{latent}" if latent else "", seed, "pca"))
+        got = _node_ws(state, calls + [(0.7, 4, 2, [1, 0, 0])])
+        assert got[-1] is None  # a layer range the server refuses: no preview
         for (psi, lo, hi, amounts), ws in zip(calls, got):
             layers = None if (lo, hi) == (0, 6) else (lo, hi)
-            r = sampler.recipe(seed, psi, dict(enumerate(amounts)), layers, "pca",
-                               latent=projected if state_box else "")
+            r = sampler.recipe(seed, psi, dict(enumerate(amounts)), layers, "pca", latent=latent)
             want = sampler.ws_for([r]).numpy().reshape(-1)
             np.testing.assert_allclose(ws, want, rtol=0, atol=2e-6)
 
@@ -115,7 +117,8 @@ def test_what_the_server_sends_the_page(session_ckpt, sampler):
 
     app = App(Samplers(str(session_ckpt)))
     state = json.loads(app.web_state(None, "", 5, "sefa"))
-    assert state["key"] == "5" and state["method"] == "sefa" and state["onnx"].startswith("gradio_api/file=")
+    assert state["key"] == "\n5" and state["method"] == "sefa" and state["onnx"].startswith("gradio_api/file=")
+    assert json.loads(app.web_state("tiny", "", 5, "sefa"))["key"] == "tiny\n5"  # the model is part of it
     assert (state["resolution"], state["num_ws"], state["w_dim"]) == (16, 6, 32)
     assert np.array_equal(decode(state["w"]), sampler.seed_w(5).numpy().reshape(-1))
     dirs, stds = sampler.directions("sefa")
@@ -135,14 +138,14 @@ def test_the_runtime_is_the_pinned_one_local_or_from_the_cdn(monkeypatch, tmp_pa
     local = web_runtime.runtime_config(lambda p: f"local:{p.name}")
     if os.environ.get("CI") == "true":  # `make test` fetches it (make web)
         assert local["source"] == "local"
-    if local["source"] == "local":
+    if local["source"] == "local":  # the files served are the pinned bytes
         assert local["module"] == "local:ort.wasm.bundle.min.mjs"
+        assert web_runtime.sri(web_runtime.LOCAL_DIR / "ort-wasm-simd-threaded.wasm") == local["wasm_integrity"]
         assert (web_runtime.LOCAL_DIR / "LICENSE.md").read_text().count("sha384-") == 2
-    assert local["module_integrity"] == FILES["ort.wasm.bundle.min.mjs"]
     monkeypatch.setattr(web_runtime, "LOCAL_DIR", tmp_path)  # no copy: the CDN, same pins
     cdn = web_runtime.runtime_config(lambda p: "unused")
     assert cdn["source"] == "cdn" and cdn["wasm"] == CDN + "ort-wasm-simd-threaded.wasm"
-    assert cdn["wasm_integrity"] == local["wasm_integrity"]
+    assert (cdn["module_integrity"], cdn["wasm_integrity"]) == tuple(FILES.values())
     (tmp_path / "ort.wasm.bundle.min.mjs").write_text("tampered")  # a changed file is not served
     (tmp_path / "ort-wasm-simd-threaded.wasm").write_text("tampered")
     assert web_runtime.local_copy() is None

@@ -14,9 +14,11 @@ export function decodeF32(b64) {
  * ws [numWs * wDim] for one image.
  * state: {num_ws, w_dim, w: Float32Array (1 or num_ws rows), w_avg, dirs: Float32Array [n * w_dim], stds}
  * psi: truncation; lo, hi: the layer range edits apply to; amounts: one per direction.
+ * Returns null for a layer range the server would refuse.
  */
 export function wsFor(state, psi, lo, hi, amounts) {
   const { num_ws: L, w_dim: D, w, w_avg: avg, dirs, stds } = state;
+  if (!(0 <= lo && lo < hi && hi <= L)) return null; // the server refuses this range (latent.layer_slice)
   const rows = w.length / D;
   const p = f(psi);
   const delta = new Float32Array(D);

@@ -8,8 +8,8 @@ import { decodeF32, toRGBA, wsFor } from "./latent.mjs";
 const config = JSON.parse(document.getElementById("ganart-web-config")?.textContent || "{}");
 const G = (window.ganart = { active: false, failed: null, frames: [], runs: [], paints: 0, source: config.source });
 let ort = null;
-let session = null;
-let state = null;
+let state = null; // what frames are painted from, with the session of its model
+let stateSeq = 0; // the newest setState: an older one finishing later (a slow model load) is dropped
 let pending = null;
 let busy = false;
 
@@ -58,30 +58,36 @@ sessions.forEach((p) => p.catch(() => {}));
 function fallback(error) {
   G.active = false;
   G.failed = String(error && error.message ? error.message : error);
-  document.documentElement.classList.remove("ganart-web");
+  showCanvas(false);
   console.warn("ganart: rendering on the server:", G.failed);
 }
 
-// the state a frame needs: the same key the server computed (a projected picture's box while
-// its seed is shown, else the seed)
-function keyOf(box, seed) {
-  return box && box.split("@")[0] === String(seed) ? box : String(seed);
+// the state a frame needs: the same key the server computed (the model, and a projected
+// picture's box while its seed is shown, else the seed)
+function keyOf(box, model, seed) {
+  return `${model ?? ""}\n${box && box.split("@")[0] === String(seed) ? box : String(seed)}`;
+}
+
+// the page's preview on screen, or the server's exact image
+function showCanvas(on) {
+  document.documentElement.classList.toggle("ganart-web", on);
 }
 
 G.setState = async (json, values) => {
+  const mine = ++stateSeq;
   try {
     if (!json) return;
     G.times.state ??= performance.now();
     const s = JSON.parse(json);
-    if (!s.onnx) return fallback(s.reason || "the server offers no model for the page");
+    if (!s.onnx) return mine === stateSeq && fallback(s.reason || "the server offers no model for the page");
     await runtimeReady;
     if (!sessions.has(s.onnx)) sessions.set(s.onnx, openSession(s.onnx, [1, s.num_ws, s.w_dim]));
-    session = await sessions.get(s.onnx);
+    const session = await sessions.get(s.onnx);
+    if (mine !== stateSeq) return; // a newer state arrived while this one's model loaded
     G.onnxBytes = s.onnx_bytes;
-    state = { ...s, w: decodeF32(s.w), w_avg: decodeF32(s.w_avg), dirs: decodeF32(s.dirs), stds: decodeF32(s.stds) };
+    state = { ...s, session, w: decodeF32(s.w), w_avg: decodeF32(s.w_avg), dirs: decodeF32(s.dirs), stds: decodeF32(s.stds) };
     G.active = true;
-    document.documentElement.classList.add("ganart-web");
-    G.paint(values, performance.now());
+    G.paint(values, performance.now()); // ready for the next drag; the server's image stays on screen
   } catch (error) {
     fallback(error);
   }
@@ -97,14 +103,16 @@ G.paint = async (values, t) => {
     while (pending) {
       const { values: v, t: t0 } = pending;
       pending = null;
-      const [box, , seed, psi, method, lo, hi, ...amounts] = v;
-      if (keyOf(box, seed) !== state.key || method !== state.method) continue; // its state is on the way
-      const ws = wsFor(state, Number(psi), Number(lo), Number(hi), amounts.map(Number));
+      const [box, model, seed, psi, method, lo, hi, ...amounts] = v;
+      const st = state; // a new state may arrive while this frame runs
+      if (keyOf(box, model, seed) !== st.key || method !== st.method) continue; // its state is on the way
+      const ws = wsFor(st, Number(psi), Number(lo), Number(hi), amounts.map(Number));
+      if (!ws) continue; // a layer range the server refuses too: no preview
       const t1 = performance.now();
-      const out = await session.run({ ws: new ort.Tensor("float32", ws, [1, state.num_ws, state.w_dim]) });
+      const out = await st.session.run({ ws: new ort.Tensor("float32", ws, [1, st.num_ws, st.w_dim]) });
       G.runs.push(performance.now() - t1);
       const image = out.image;
-      const res = state.resolution;
+      const res = st.resolution;
       const canvas = document.querySelector("#create-canvas canvas");
       if (canvas.width !== res) canvas.width = canvas.height = res;
       canvas.getContext("2d").putImageData(new ImageData(toRGBA(image.data, image.dims[1], res), res, res), 0, 0);
@@ -120,8 +128,17 @@ G.paint = async (values, t) => {
   }
 };
 
-// a slider moved: paint here, or (no runtime) ask the server as before
+// a slider moved: paint here and show it, or (no runtime) ask the server as before
 G.drag = (...values) => {
-  if (G.active) G.paint(values, performance.now());
-  else document.querySelector("#server-render")?.click();
+  if (G.active) {
+    G.lastDrag = performance.now();
+    showCanvas(true);
+    G.paint(values, G.lastDrag);
+  } else document.querySelector("#server-render")?.click();
+};
+
+// the server sent an image: show it, unless a drag is under way (a release's image arriving
+// during the next drag would flicker back)
+G.showServer = () => {
+  if (!(performance.now() - (G.lastDrag ?? -1e9) < 250)) showCanvas(false);
 };
