@@ -430,3 +430,13 @@ def test_the_app_merges_concurrent_generates_by_default(session_ckpt, monkeypatc
         assert len(made) == 1 and max(made[0].batches) > 1, made and made[0].batches
     finally:
         demo.close()
+
+
+def test_every_render_event_keeps_the_batch_limit(session_ckpt):
+    """Gradio keeps the lowest limit among events sharing a concurrency id: one render event left
+    at the default (2) capped /generate's batching at 2 instead of 8."""
+    from ganart.ui import build_demo
+
+    demo = build_demo(str(session_ckpt), batch=8, delete_cache=None)
+    limits = {fn.name: fn.concurrency_limit for fn in demo.fns.values() if fn.concurrency_id == "render"}
+    assert limits and set(limits.values()) == {8}, limits
