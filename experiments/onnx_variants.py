@@ -16,38 +16,13 @@ import statistics
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ganart import Sampler  # noqa: E402
-from ganart.models import Generator  # noqa: E402
-from ganart.onnx_export import OPSET  # noqa: E402
-
-
-class Synthesis(torch.nn.Module):
-    def __init__(self, G: Generator) -> None:
-        super().__init__()
-        self.G = G
-
-    def forward(self, ws: torch.Tensor) -> torch.Tensor:
-        return self.G.synthesis(ws)
-
-
-def export(s: Sampler, path: Path, fold: bool, warm: bool) -> None:
-    G = Generator(s.G.cfg)
-    G.load_state_dict(s.G.state_dict())
-    net = Synthesis(G.eval().requires_grad_(False))
-    ws = torch.zeros(1, s.num_ws, s.G.cfg.w_dim)
-    with warnings.catch_warnings(), torch.enable_grad():
-        warnings.simplefilter("ignore")
-        if warm:
-            net(ws)
-        torch.onnx.export(net, (ws,), str(path), opset_version=OPSET, dynamo=False, do_constant_folding=fold,
-                          input_names=["ws"], output_names=["image"])
+from ganart.onnx_export import export_synthesis  # noqa: E402
 
 
 def main() -> None:
@@ -66,7 +41,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name, (fold, warm) in variants.items():
             path = Path(tmp) / "g.onnx"
-            export(s, path, fold, warm)
+            export_synthesis(s.G, path, fold=fold, warm=warm)
             cells = [name, f"{path.stat().st_size / 2**20:.1f} MB"]
             for level in (ort.GraphOptimizationLevel.ORT_ENABLE_ALL, ort.GraphOptimizationLevel.ORT_DISABLE_ALL):
                 opts = ort.SessionOptions()

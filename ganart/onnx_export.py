@@ -14,7 +14,7 @@ import torch
 
 from .cache import cache_root
 from .files import atomic_write
-from .models import Generator
+from .models import Generator, count_params
 
 OPSET = 18  # pinned: onnxruntime-web 1.30 runs it
 EXPORT_VERSION = 1  # raise when the synthesis code changes what an export holds: a new cache entry
@@ -30,9 +30,11 @@ class _Synthesis(torch.nn.Module):
         return self.G.synthesis(ws)  # constant noise, as every ganart render
 
 
-def export_synthesis(G: Generator, path: str | Path) -> Path:
+def export_synthesis(G: Generator, path: str | Path, *, fold: bool = True, warm: bool = True) -> Path:
     """Write G's synthesis network as ONNX: input "ws" float32 [1, num_ws, w_dim], output
-    "image" float32 [1, C, R, R] in about [-1, 1] (pixels: round((clamp(x, -1, 1) + 1) * 127.5))."""
+    "image" float32 [1, C, R, R] in about [-1, 1] (pixels: round((clamp(x, -1, 1) + 1) * 127.5)).
+    ``fold`` / ``warm``: constant folding, and from the layers' cached weights (both off: the
+    variants that experiments/onnx_variants.py compares)."""
     try:
         import onnx  # noqa: F401  (torch's exporter needs it; a clear message beats its own)
     except ImportError:
@@ -51,8 +53,9 @@ def export_synthesis(G: Generator, path: str | Path) -> Path:
             # one pass first fills each layer's cache of derived weights (scaled, squared and
             # summed for demodulation): the trace takes those as constants, so the file holds
             # each weight once, ready to use, and the page's runtime needs no graph optimisation
-            net(ws)
-            torch.onnx.export(net, (ws,), str(tmp), opset_version=OPSET, dynamo=False,
+            if warm:
+                net(ws)
+            torch.onnx.export(net, (ws,), str(tmp), opset_version=OPSET, dynamo=False, do_constant_folding=fold,
                               input_names=[INPUT], output_names=[OUTPUT])
 
     atomic_write(path, write)
@@ -74,8 +77,7 @@ def cached_export(G: Generator, sha256: str) -> Path:
 def export_bytes(G: Generator) -> int:
     """G's synthesis weights and buffers in float32, known before exporting: an export takes
     ~10-15 % more (the derived sums for demodulation, the noise offsets)."""
-    net = G.synthesis_net
-    return 4 * (sum(p.numel() for p in net.parameters()) + sum(b.numel() for b in net.buffers()))
+    return 4 * (count_params(G.synthesis_net) + sum(b.numel() for b in G.synthesis_net.buffers()))
 
 
 def onnx_dir() -> Path:

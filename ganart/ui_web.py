@@ -57,8 +57,9 @@ def head(default: Sampler | None = None) -> str:
 
 def _export(s: Sampler) -> tuple[Path | None, str]:
     """The model's exported network (exported now if needed), or None and why the page cannot have it."""
-    if export_bytes(s.G) > APP_WEB_MODEL_MB * 2**20:  # checked before exporting, not after
-        return None, f"model is {export_bytes(s.G) / 2**20:.0f} MB, over {APP_WEB_MODEL_MB}"
+    estimate = export_bytes(s.G)
+    if estimate > APP_WEB_MODEL_MB * 2**20:  # checked before exporting, not after
+        return None, f"model is {estimate / 2**20:.0f} MB, over {APP_WEB_MODEL_MB}"
     if s.sha256 in _failed:
         return None, _failed[s.sha256]
     try:
