@@ -31,7 +31,7 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -62,17 +62,16 @@ def leg_config(init_from: str, train_flags: list[str]) -> TrainConfig:
     parser = argparse.ArgumentParser(prog="device_leg.py -- (ganart train flags)")
     add_arguments(parser)
     given = parser.parse_args(train_flags)
-    defaults = parser.parse_args([])
-    own = [f"--{n.replace('_', '-')}" for n in OWN if getattr(given, n) != getattr(defaults, n)]
+    own = [f"--{n.replace('_', '-')}" for n in OWN if hasattr(given, n)]
     if own:
         raise SystemExit(f"device_leg.py: {', '.join(own)} are set by this script, not after --")
     # kimg is planned after the measurement; 1 stands in so a decaying schedule validates
-    cfg = TrainConfig(**{f.name: getattr(given, f.name) for f in fields(TrainConfig)} | {"kimg": 1.0})
+    cfg = TrainConfig.create(**vars(given) | {"kimg": 1.0})
     src = load_checkpoint(init_from)
     shape = {k: getattr(src.config, k) for k in SHAPE}
     shape["g_channels"] = ",".join(str(c) for c in shape["g_channels"])
     cfg = replace(cfg, init_from=init_from, **shape)
-    if given.aug_p == defaults.aug_p:  # continue ADA where the init's run left it
+    if not hasattr(given, "aug_p"):  # continue ADA where the init's run left it
         cfg = replace(cfg, aug_p=float(src.meta.training.get("aug_p", cfg.aug_p)))
     return cfg
 

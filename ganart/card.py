@@ -84,10 +84,19 @@ def metrics_block(metrics: dict) -> str:
         f"| {r.get('psi', '?')} | {_pr(r)} |"
         for name, r in sorted(metrics.items()) if isinstance(r, dict)
     ) or "| not measured | | | | | |"
+    second = "\n".join(
+        f"| {name} | {r['fd_random']:.2f} ({r.get('fd_random_floor', float('nan')):.2f}) | "
+        f"{r.get('class_js', float('nan')):.3f} ({r.get('class_js_floor', float('nan')):.3f}) |"
+        for name, r in sorted(metrics.items()) if isinstance(r, dict) and isinstance(r.get("fd_random"), (int, float)))
+    if second:
+        second = ("\n\nIn spaces no training run uses: the Fréchet distance in three fixed random CNNs' features, and "
+                  "the Jensen–Shannon divergence (bits) of the samples' and reals' ImageNet top-1 class histograms "
+                  "by EfficientNet-Lite0; each with real half vs real half in brackets (the floor).\n\n"
+                  "| metric key | random-CNN FD (floor) | Lite0 class JS (floor) |\n| --- | --- | --- |\n" + second)
     return f"""{METRICS_BEGIN}
 | metric key | FID | KID ×1e3 | N fake vs real | ψ | precision / recall (k=3) |
 | --- | --- | --- | --- | --- | --- |
-{rows}
+{rows}{second}
 {METRICS_END}"""
 
 
@@ -124,9 +133,12 @@ def _description(cfg: ModelConfig, m: CheckpointMeta, folder: Path) -> str:
             f"{cfg.mapping_layers}-layer mapping network from z ({cfg.z_dim}) to w ({cfg.w_dim}), synthesis "
             f"channels {g} from 4 px to {cfg.resolution} px, {cfg.num_ws} ws, "
             f"{'noise inputs' if cfg.use_noise else 'no noise inputs'}; {params / 1e6:.2f} M parameters.")
+    kind = m.training.get("discriminator", "residual")
     if (folder / DISCRIMINATOR_NAME).is_file():
         d = "-".join(str(cfg.d_channels(r)) for r in reversed(cfg.resolutions))
-        text += (f" `{DISCRIMINATOR_NAME}` (channels {d} from {cfg.resolution} px down to 4 px) is there "
+        what = (f"channels {d} from {cfg.resolution} px down to 4 px" if kind == "residual" else
+                f"the trained parts of its {kind} discriminator; the frozen feature network is not copied")
+        text += (f" `{DISCRIMINATOR_NAME}` ({_cell(str(what))}) is there "
                  f"for fine-tuning with `ganart train --init-from`; sampling never reads it.")
     return text
 
@@ -164,6 +176,12 @@ def _training(m: CheckpointMeta, lineage: dict | None) -> str:
     lines = [f"- Command{' of the last leg' if lineage else ''}: `{t.get('command', 'unknown')}`",
              f"- {m.images_seen:,} images, {steps}{hours}{' (totals over the lineage)' if several else ''}; "
              f"device{' of the last run' if several else ''}: {t.get('device', 'not recorded')}"]
+    if t.get("discriminator"):
+        net = t.get("feature_network")
+        lines.append(f"- Discriminator: {_cell(str(t['discriminator']))}" + (
+            f"; its projected part judges images in the features of the frozen, pretrained {_cell(str(net))}, "
+            "so the ImageNet-feature metrics below are read beside the random-CNN ones" if net else
+            " (learnt from pixels; no pretrained network)"))
     if isinstance(parent, dict):
         lines.append(f"- Fine-tuned from `{parent.get('source')}` (weights sha256 {str(parent.get('sha256'))[:12]}…), "
                      f"which had seen {_num(parent.get('images_seen'))} images in {_num(parent.get('steps'))} steps "

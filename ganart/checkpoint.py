@@ -172,25 +172,62 @@ def _read_weights(path: Path, expected: dict[str, torch.Tensor]) -> dict[str, to
     return state
 
 
-def save_discriminator(discriminator: Discriminator, directory: str | os.PathLike[str]) -> Path:
-    """Write ``discriminator.safetensors`` into a checkpoint folder (its config.json gives the shape)."""
+def save_discriminator(discriminator: torch.nn.Module, directory: str | os.PathLike[str],
+                       kind: str = "residual") -> Path:
+    """Write ``discriminator.safetensors`` into a checkpoint folder. ``kind`` (``ganart train
+    --discriminator``) goes into its metadata; a residual D's shape is the config.json's."""
     path = Path(directory) / DISCRIMINATOR_NAME
-    _write_weights(_float_state(discriminator), path)
+    state = _float_state(discriminator)
+    meta = {"format": "pt", "ganart_version": __version__, "discriminator": kind}
+    atomic_write(path, lambda tmp: save_file(state, str(tmp), metadata=meta))
     return path
 
 
-def load_discriminator(source: str | os.PathLike[str]) -> Discriminator | None:
-    """The trained discriminator saved beside a checkpoint's generator, or None when the
-    folder has none (sampling never needs one; fine-tuning then starts D from scratch)."""
+def _discriminator_file(source: str | os.PathLike[str]) -> Path:
     path = Path(source)
     if path.is_file() and path.name in (CONFIG_NAME, WEIGHTS_NAME, DISCRIMINATOR_NAME):
         path = path.parent
-    weights = path / DISCRIMINATOR_NAME
-    if not weights.is_file():
+    return path / DISCRIMINATOR_NAME
+
+
+def discriminator_kind(source: str | os.PathLike[str]) -> str | None:
+    """The kind of D saved beside a checkpoint ("residual" for files from before kinds were
+    recorded), or None when there is none."""
+    path = _discriminator_file(source)
+    if not path.is_file():
         return None
-    cfg, _ = read_config(path / CONFIG_NAME)
+    try:
+        with safe_open(path, framework="pt", device="cpu") as f:
+            return (f.metadata() or {}).get("discriminator", "residual")
+    except Exception as e:
+        raise CheckpointError(f"{path}: truncated or corrupt safetensors file ({e})") from None
+
+
+def read_discriminator_state(source: str | os.PathLike[str], expected: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The saved D's tensors, checked against ``expected`` (the state_dict of a D of its kind)."""
+    return _read_weights(_discriminator_file(source), expected)
+
+
+def check_discriminator(source: str | os.PathLike[str]) -> None:
+    """Raise CheckpointError unless the saved D (if any) opens whole with finite float tensors."""
+    kind = discriminator_kind(source)
+    if kind == "residual":
+        load_discriminator(source)
+    elif kind is not None:
+        with safe_open(_discriminator_file(source), framework="pt", device="cpu") as f:
+            shapes = {k: torch.empty(f.get_slice(k).get_shape(), device="meta") for k in f.keys()}
+        read_discriminator_state(source, shapes)
+
+
+def load_discriminator(source: str | os.PathLike[str]) -> Discriminator | None:
+    """The residual discriminator saved beside a checkpoint's generator, or None when the folder
+    has none or holds another kind (sampling never needs one; fine-tuning then starts D from scratch)."""
+    if discriminator_kind(source) != "residual":
+        return None
+    path = _discriminator_file(source)
+    cfg, _ = read_config(path.parent / CONFIG_NAME)
     discriminator = Discriminator(cfg)
-    discriminator.load_state_dict(_read_weights(weights, discriminator.state_dict()), strict=True)
+    discriminator.load_state_dict(read_discriminator_state(path, discriminator.state_dict()), strict=True)
     return discriminator
 
 

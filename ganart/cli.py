@@ -237,6 +237,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     result = metrics.fid_kid(real_f, fake_f)
     result.update(psi=args.psi, dataset=args.data)
     print(f"{metrics.summary(result)}  N={args.n} fake vs {len(real)} real, psi={args.psi}")
+    if args.second_space:
+        from . import leakage
+
+        result.update(leakage.second_space(real, fake))
+        print(leakage.summary(result))
     folder = sampler.checkpoint.path
     if args.write and not Path(args.checkpoint).expanduser().exists():
         # a Hub id resolves into huggingface_hub's cache, whose files must stay as downloaded
@@ -410,6 +415,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--n", type=int, default=2000, help="generated samples")
     e.add_argument("--psi", type=float, default=1.0)
     e.add_argument("--nearest", type=int, default=0, metavar="K", help="write nearest.png: samples beside K nearest")
+    e.add_argument("--no-second-space", dest="second_space", action="store_false",
+                   help="skip the random-CNN FD and the class-histogram check (ganart.leakage)")
     e.add_argument("--no-write", dest="write", action="store_false", help="do not store results in config.json")
     e.add_argument("--out", help="folder for nearest.png (default: the checkpoint)")
     e.add_argument("--device", default="auto")

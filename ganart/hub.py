@@ -183,11 +183,11 @@ def push(folder: str | os.PathLike[str], repo_id: str, private: bool = False, dr
     import tempfile
 
     from .card import LINEAGE_NAME
-    from .checkpoint import load_checkpoint, load_discriminator
+    from .checkpoint import check_discriminator, load_checkpoint
 
     folder = Path(folder)
     load_checkpoint(folder)  # refuse to publish anything that would not load
-    load_discriminator(folder)
+    check_discriminator(folder)
     if not re.match(r"^[\w.-]+/[\w.-]+$", repo_id):
         raise CheckpointError(f"--repo must look like USER/NAME, got {repo_id!r}")
     files = [CONFIG_NAME, WEIGHTS_NAME, CARD_NAME] + [

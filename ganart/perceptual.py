@@ -116,6 +116,30 @@ def load_lite0() -> EfficientNetLite0:
     return net.eval().requires_grad_(False)
 
 
+class Lite0Classifier(nn.Module):
+    """The whole network with its ImageNet head: [B, 3, H, W] ImageNet-normalised -> logits [B, 1000]."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = EfficientNetLite0()
+        self._conv_head = nn.Conv2d(320, 1280, 1, bias=False)
+        self._bn1 = _bn(1280)
+        self._fc = nn.Linear(1280, 1000)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu6(self._bn1(self._conv_head(self.body.features(x)[-1])))
+        return self._fc(x.mean((2, 3)))
+
+
+def load_lite0_classifier() -> Lite0Classifier:
+    state = torch.load(weights_path(), map_location="cpu", weights_only=True)
+    net = Lite0Classifier()
+    net.body.load_state_dict({k: state[k] for k in net.body.state_dict()})
+    net.load_state_dict({k: v for k, v in state.items() if not k.startswith(("_blocks", "_conv_stem", "_bn0"))}
+                        | {f"body.{k}": v for k, v in net.body.state_dict().items()})
+    return net.eval().requires_grad_(False)
+
+
 class PerceptualDistance(nn.Module):
     """LPIPS-style distance without learned weights: Lite0's features at a few stages, each unit
     normalised across channels, compared by mean squared difference and summed over stages."""

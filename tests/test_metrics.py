@@ -105,8 +105,13 @@ def test_eval_cli_writes_metrics(inception_ready, session_ckpt, tmp_path, monkey
     assert result["fid"] > 0 and result["n_fake"] == 12 and result["n_real"] == 12
     assert 0 <= result["precision"] <= 1 and 0 <= result["recall"] <= 1
     assert (ck / "nearest.png").is_file()
-    # ... and into the model card (generated here, as the folder had none)
-    assert f"| fid12_psi1 | {result['fid']:.2f} |" in (ck / "README.md").read_text()
+    # beside Inception: the random-CNN FD and the class-histogram divergence, each with its floor
+    assert result["fd_random"] > 0 and result["fd_random_floor"] > 0 and 0 <= result["class_js"] <= 1
+    # ... and into the model card (generated here, as the folder had none), each labelled by its space
+    card = (ck / "README.md").read_text()
+    assert f"| fid12_psi1 | {result['fid']:.2f} |" in card
+    assert f"| fid12_psi1 | {result['fd_random']:.2f} ({result['fd_random_floor']:.2f}) |" in card
+    assert "random-CNN FD" in card and "Inception-v3 features" in card
 
 
 def test_eval_of_a_hub_id_leaves_the_hub_cache_untouched(inception_ready, hub_cache, tmp_path, monkeypatch, capsys):

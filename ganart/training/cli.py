@@ -8,23 +8,31 @@ import json
 from dataclasses import asdict, fields
 
 from . import distributed as dist
-from .config import TrainConfig
+from .config import DISCRIMINATOR_DEFAULTS, TrainConfig
 from .loop import Trainer
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """One flag per TrainConfig field, same name with dashes, same default."""
+    """One flag per TrainConfig field, same name with dashes. A flag not given is absent from the
+    parsed namespace, so its default can depend on --discriminator (TrainConfig.create)."""
     for f in fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
         default = f.default
+        special = {k: v[f.name] for k, v in DISCRIMINATOR_DEFAULTS.items() if f.name in v}
+        shown = f"default: {default!r}" + "".join(f"; {v!r} with --discriminator {k}" for k, v in special.items())
         if isinstance(default, bool):
-            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=default)
+            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                                help=shown)
         else:
-            parser.add_argument(flag, dest=f.name, type=type(default), default=default, help=f"default: {default!r}")
+            parser.add_argument(flag, dest=f.name, type=type(default), default=argparse.SUPPRESS, help=shown)
+
+
+def config_from(args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig.create(**{f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)})
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    cfg = config_from(args)
     trainer = Trainer(cfg)
     cfg = trainer.cfg  # resolved (batch 0 -> the device's default): what the run records
     if cfg.dry_run:

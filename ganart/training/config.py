@@ -13,6 +13,16 @@ from ..config import ModelConfig
 from .augment import POLICIES
 
 LR_DECAYS = ("none", "linear", "cosine")
+DISCRIMINATORS = ("residual", "projected", "residual+projected")
+# What a discriminator trains best with, where it differs from the field defaults below; a flag
+# given on the command line still wins (TrainConfig.create). The projected one follows the
+# published recipe: hinge loss, no R1, DiffAugment on every image, equal learning rates.
+DISCRIMINATOR_DEFAULTS: dict[str, dict[str, object]] = {
+    "residual": {},
+    "projected": {"lr_g": 0.0002, "lr_d": 0.0002, "r1_gamma": 0.0, "augment": "color,translation,cutout",
+                  "aug_p": 1.0, "ada_max_p": 1.0, "ada_target": 0.0, "batch": 32},
+    "residual+projected": {},
+}
 
 
 def lr_scale(nimg: int, total: int, kind: str) -> float:
@@ -46,6 +56,14 @@ class TrainConfig:
     # Off by default: per-pixel noise turned into coloured speckle on flat emoji art in every
     # run that had it (docs/training.md); --use-noise for photos with stochastic detail.
     use_noise: bool = False
+    # residual: a ResNet D learnt from pixels, logistic loss with R1. projected: D's heads judge
+    # the features of a frozen ImageNet EfficientNet-Lite0 (ganart.training.projected), hinge loss.
+    # residual+projected: both, their losses summed (the heads train at --lr-heads).
+    discriminator: str = "residual"
+    feature_size: int = 128  # projected: images are resized to this before the frozen network
+    # residual+projected: the projected heads' rate (the published one; like --lr-d, it takes
+    # lazy R1's correction, r1_interval / (r1_interval + 1), as one optimiser steps both)
+    lr_heads: float = 0.0002
     mbstd_group: int = ModelConfig.mbstd_group  # D's minibatch-std group: larger sees more of the batch's diversity
     # length
     # Global batch, split across ranks; 0: 8 per rank on CPU, 32 per rank on CUDA. On the CPU
@@ -128,7 +146,7 @@ class TrainConfig:
             raise ValueError(f"eval_n must be in [2, 50000], got {self.eval_n}")
         if self.max_steps < 0 or self.grid < 0 or self.threads < 0:
             raise ValueError("max_steps, grid and threads must be >= 0")
-        for name in ("lr_g", "lr_d"):
+        for name in ("lr_g", "lr_d", "lr_heads"):
             if not 0 < getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be in (0, 1], got {getattr(self, name)}")
         for name in ("aug_p", "style_mixing", "ada_target", "ada_max_p"):
@@ -143,11 +161,23 @@ class TrainConfig:
             raise ValueError(f"lr_decay must be one of {', '.join(LR_DECAYS)}, got {self.lr_decay!r}")
         if self.lr_decay != "none" and self.kimg <= 0:
             raise ValueError(f"lr_decay {self.lr_decay} needs --kimg: the schedule is measured in images")
+        if self.discriminator not in DISCRIMINATORS:
+            raise ValueError(f"discriminator must be one of {', '.join(DISCRIMINATORS)}, got {self.discriminator!r}")
+        if self.feature_size % 32 or not 64 <= self.feature_size <= 512:
+            raise ValueError(f"feature_size must be a multiple of 32 in [64, 512], got {self.feature_size}")
         if self.amp not in ("auto", "bf16", "off"):
             raise ValueError(f"amp must be auto, bf16 or off, got {self.amp!r}")
         # one spelling ("256,256,64"), so a resume's shape check does not see " 256, 256,64" as another shape
         self.g_channels = ",".join(map(str, parse_widths(self.g_channels)))
         self.model_config()  # validates the model shape
+
+    @classmethod
+    def create(cls, **given: object) -> TrainConfig:
+        """A config from the options a person gave; the rest take their discriminator's defaults."""
+        kind = given.get("discriminator", cls.discriminator)
+        if kind not in DISCRIMINATORS:
+            raise ValueError(f"discriminator must be one of {', '.join(DISCRIMINATORS)}, got {kind!r}")
+        return cls(**(DISCRIMINATOR_DEFAULTS[str(kind)] | given))  # type: ignore[arg-type]
 
     @property
     def policy(self) -> tuple[str, ...]:
@@ -180,12 +210,13 @@ def parse_widths(text: str) -> tuple[int, ...]:
 
 
 def flags_for(cfg: TrainConfig) -> list[str]:
-    """The non-default flags that reproduce ``cfg`` (for the model card)."""
-    default = TrainConfig()
+    """The flags that reproduce ``cfg`` (for the model card): those not at its discriminator's defaults."""
+    default = TrainConfig.create(discriminator=cfg.discriminator)
     out = []
     for f in fields(TrainConfig):
         v = getattr(cfg, f.name)
-        if v != getattr(default, f.name) or f.name in ("data", "out"):
+        if v != getattr(default, f.name) or f.name in ("data", "out") or (
+                f.name == "discriminator" and v != TrainConfig.discriminator):
             flag = "--" + f.name.replace("_", "-")
             if isinstance(v, bool):
                 out.append(flag if v else "--no-" + f.name.replace("_", "-"))

@@ -11,10 +11,18 @@ from typing import Any
 
 import torch
 
-from ..checkpoint import DISCRIMINATOR_NAME, CheckpointMeta, load_checkpoint, load_discriminator
-from ..models import Discriminator, Generator, count_params, grown_state
+from ..checkpoint import (
+    DISCRIMINATOR_NAME,
+    CheckpointMeta,
+    discriminator_kind,
+    load_checkpoint,
+    load_discriminator,
+    read_discriminator_state,
+)
+from ..models import Generator, count_params, grown_state
 from .config import TrainConfig, flags_for
 from .data import EMOJI_LICENSE
+from .projected import FEATURE_NETWORK, feature_network_sha256
 
 
 def _total(training: dict[str, Any], key: str) -> float:
@@ -23,22 +31,32 @@ def _total(training: dict[str, Any], key: str) -> float:
     return v if isinstance(v, (int, float)) and not isinstance(v, bool) else 0
 
 
-def init_from(source: str, G: Generator, D: Discriminator) -> tuple[dict[str, Any], str]:
-    """Load G (and D, if the checkpoint saved one) from ``source``: of this shape, or a narrower
-    one grown into it with the same outputs. -> (the parent's record, a line for the user)."""
+def init_from(source: str, G: Generator, D: torch.nn.Module, kind: str) -> tuple[dict[str, Any], str]:
+    """Load G (and D, if the checkpoint saved one of this run's ``kind``) from ``source``: of this
+    shape, or a narrower one grown into it with the same outputs (a residual D grows with G;
+    the projected heads do not depend on G's shape). -> (the parent's record, a line for the user)."""
     src = load_checkpoint(source)
     problem = src.config.growth_problem(G.cfg)
     if problem:
         raise ValueError(f"{source}: cannot fine-tune into this model shape: {problem}")
     G.load_state_dict(grown_state(src.generator.state_dict(), G))
-    saved_D = load_discriminator(source)
-    if saved_D is not None:
+    saved_kind = discriminator_kind(source)
+    saved_D = None
+    if saved_kind == kind == "residual":
+        saved_D = load_discriminator(source)
         D.load_state_dict(grown_state(saved_D.state_dict(), D))
+    elif saved_kind == kind:
+        D.load_state_dict(read_discriminator_state(source, D.state_dict()))
     parent = {"source": str(source), "sha256": src.sha256, "images_seen": src.meta.images_seen,
               "steps": int(_total(src.meta.training, "steps")), "seconds": float(_total(src.meta.training, "seconds"))}
-    message = f"ganart train: G from {source}; " + (
-        f"D from its {DISCRIMINATOR_NAME}" if saved_D is not None
-        else f"no {DISCRIMINATOR_NAME} there, so D starts from scratch (--d-warmup-kimg helps)")
+    if saved_kind is None:
+        d_line = f"no {DISCRIMINATOR_NAME} there, so D starts from scratch (--d-warmup-kimg helps)"
+    elif saved_kind != kind:
+        d_line = (f"its {DISCRIMINATOR_NAME} is a {saved_kind} D and this run trains a {kind} one, so D starts "
+                  "from scratch (--d-warmup-kimg helps)")
+    else:
+        d_line = f"D from its {DISCRIMINATOR_NAME}"
+    message = f"ganart train: G from {source}; {d_line}"
     grown = [f"{name} {count_params(old):,} -> {count_params(new):,}" for name, old, new in (("G", src.generator, G), ("D", saved_D, D))
              if old is not None and count_params(old) != count_params(new)]
     if grown:
@@ -63,5 +81,7 @@ def run_meta(cfg: TrainConfig, name: str, nimg: int, steps: int, seconds: float,
             "device": where,
             "world_size": world,
             "aug_p": round(aug_p, 4),
-        } | ({"init_from": parent} if parent else {}),
+            "discriminator": cfg.discriminator,
+        } | ({"feature_network": f"{FEATURE_NETWORK}, sha256 {feature_network_sha256()}"}
+             if cfg.discriminator != "residual" else {}) | ({"init_from": parent} if parent else {}),
     )

