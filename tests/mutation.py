@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 CORE = ["tests/test_latent.py", "tests/test_golden.py", "tests/test_sampler.py", "tests/test_checkpoint.py"]
 TRAIN = ["tests/test_train.py"]
+PROJECTED = ("tests/test_projected.py",)
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,25 @@ MUTANTS = [
            "                    pass\n", ("tests/test_projection.py", "tests/test_golden.py")),
     Mutant("a latent's checksum is not checked", "ganart/recipe.py",
            "    if hashlib.sha256(data).hexdigest()[:16] != digest:", "    if False:", ("tests/test_projection.py",)),
+    # the projected discriminator
+    Mutant("the frozen network is a submodule (saved, optimised)", "ganart/training/projected.py",
+           'object.__setattr__(self, "frozen", frozen)', "self.frozen = frozen", PROJECTED),
+    Mutant("the frozen network's BatchNorm trains", "ganart/training/projected.py",
+           "frozen = (net or load_lite0()).eval().requires_grad_(False)",
+           "frozen = (net or load_lite0()).train().requires_grad_(False)", PROJECTED),
+    Mutant("hinge: fakes pushed up", "ganart/training/loss.py", "F.relu(1 + fake).mean()", "F.relu(1 - fake).mean()",
+           PROJECTED),
+    Mutant("hinge: G minimises D(G(z))", "ganart/training/loss.py", '"hinge": lambda fake: -fake.mean()',
+           '"hinge": lambda fake: fake.mean()', PROJECTED),
+    Mutant("resume takes another discriminator", "ganart/training/snapshot.py", "    if saved_kind != kind:\n",
+           "    if False:\n", PROJECTED),
+    Mutant("snapshots do not record the frozen weights", "ganart/training/loop.py",
+           '            meta["feature_network_sha256"] = feature_network_sha256()', "            pass", PROJECTED),
+    Mutant("init-from loads a D of another kind", "ganart/training/lineage.py", "    elif saved_kind == kind:",
+           "    elif saved_kind is not None:", PROJECTED),
+    Mutant("the real-half floor compares a half with itself", "ganart/leakage.py",
+           "return order[: n // 2], order[n // 2 : 2 * (n // 2)]", "return order[: n // 2], order[: n // 2]",
+           PROJECTED),
     # metrics
     Mutant("Inception sees nearest-neighbour resizes", "ganart/metrics.py", 'mode="bilinear", align_corners=False',
            'mode="nearest"', ("tests/test_metrics.py",)),

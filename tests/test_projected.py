@@ -113,6 +113,18 @@ def test_each_discriminator_brings_its_defaults_and_flags_still_win(tmp_path, sh
     assert "0.0002 with --discriminator projected" in " ".join(capsys.readouterr().out.split())
 
 
+def test_hinge_and_logistic_losses():
+    from ganart.training.loss import D_LOSS, G_LOSS
+
+    real, fake = torch.tensor([2.0, 0.5]), torch.tensor([-3.0, 0.0])
+    # hinge: reals above +1 and fakes below -1 cost nothing; inside the margin, linearly
+    assert D_LOSS["hinge"](real, fake).item() == pytest.approx(0.25 + 0.5)
+    assert G_LOSS["hinge"](fake).item() == pytest.approx(1.5)
+    sp = torch.nn.functional.softplus
+    assert D_LOSS["logistic"](real, fake).item() == pytest.approx((sp(fake).mean() + sp(-real).mean()).item())
+    assert G_LOSS["logistic"](fake).item() == pytest.approx(sp(-fake).mean().item())
+
+
 # --- training with it -----------------------------------------------------------------------------
 
 

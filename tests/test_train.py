@@ -314,8 +314,9 @@ def test_unusable_out_fails_before_the_first_step(tmp_path, shapes, capsys):
     assert "step" not in err.replace("snapshots", "")  # no training step was logged
 
 
-def test_non_finite_loss_rolls_back(tmp_path, shapes):
-    t = trainer(tmp_path, shapes, lecam=0.5)
+@pytest.mark.parametrize("kind", ["residual", "residual+projected", "projected"])
+def test_non_finite_loss_rolls_back(tmp_path, shapes, kind):
+    t = trainer(tmp_path, shapes, lecam=0.5, discriminator=kind, feature_size=64)
     t.load_data()
     t.train_step()
     t.remember_good()
@@ -323,7 +324,7 @@ def test_non_finite_loss_rolls_back(tmp_path, shapes):
     good = {k: v.clone() for k, v in t.D.state_dict().items()}
     good_G = {k: v.clone() for k, v in t.G.state_dict().items()}
     with torch.no_grad():
-        t.D.fromrgb.weight[0, 0] = float("inf")  # poison: the next losses are not finite
+        next(t.D.parameters()).view(-1)[0] = float("inf")  # poison: the next losses are not finite
     stats = t.train_step()
     assert torch.isnan(stats["loss_D"])
     assert t.progress.nan_events == 1
@@ -480,10 +481,11 @@ def _wait_for(cond, timeout: float = 120.0) -> None:
         time.sleep(0.05)
 
 
-def test_sigterm_saves_and_exits_cleanly(tmp_path, shapes):
+@pytest.mark.parametrize("kind", ["residual", "projected"])
+def test_sigterm_saves_and_exits_cleanly(tmp_path, shapes, kind):
     out = tmp_path / "run"
     proc = _spawn(["--data", str(shapes), "--out", str(out), *TINY_FLAGS, "--max-steps", "100000",
-                   "--snapshot-kimg", "0"], tmp_path)
+                   "--snapshot-kimg", "0", "--discriminator", kind, "--feature-size", "64"], tmp_path)
     _wait_for(lambda: (out / "metrics.jsonl").is_file() and len((out / "metrics.jsonl").read_text().splitlines()) >= 3)
     proc.send_signal(signal.SIGTERM)
     stdout, stderr = proc.communicate(timeout=120)
@@ -524,12 +526,14 @@ def test_kill_9_during_saves_leaves_a_good_checkpoint(tmp_path, shapes):
 
 
 @pytest.mark.slow
-def test_torchrun_two_processes_stay_in_sync(tmp_path, shapes):
+@pytest.mark.parametrize("kind", ["residual", "residual+projected"])
+def test_torchrun_two_processes_stay_in_sync(tmp_path, shapes, kind):
     out = tmp_path / "ddp"
     env = {**os.environ, "GANART_CACHE": str(tmp_path / "cache"), "GANART_NO_PROGRESS": "1", "OMP_NUM_THREADS": "1"}
     r = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "ganart",
-         "train", "--data", str(shapes), "--out", str(out), *TINY_FLAGS, "--max-steps", "3", "--snapshot-kimg", "0"],
+         "train", "--data", str(shapes), "--out", str(out), *TINY_FLAGS, "--max-steps", "3", "--snapshot-kimg", "0",
+         "--discriminator", kind, "--feature-size", "64"],
         env=env, capture_output=True, text=True, timeout=300,
     )
     assert r.returncode == 0, r.stderr[-3000:]

@@ -76,6 +76,7 @@ class ProjectedDiscriminator(nn.Module):
         if feature_size % 32 or not 64 <= feature_size <= 512:
             raise ValueError(f"feature_size must be a multiple of 32 in [64, 512], got {feature_size}")
         self.feature_size = feature_size
+        # eval mode for good: .train() does not reach it, so its BatchNorm keeps ImageNet statistics
         frozen = (net or load_lite0()).eval().requires_grad_(False)
         object.__setattr__(self, "frozen", frozen)  # not a submodule: see the module docstring
         self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1), persistent=False)
@@ -92,11 +93,6 @@ class ProjectedDiscriminator(nn.Module):
     def _apply(self, fn, recurse: bool = True):  # .to(device) moves the frozen network too
         super()._apply(fn, recurse)
         self.frozen._apply(fn)
-        return self
-
-    def train(self, mode: bool = True) -> ProjectedDiscriminator:
-        super().train(mode)
-        self.frozen.eval()  # its BatchNorm keeps ImageNet statistics, always
         return self
 
     def features(self, img: torch.Tensor) -> list[torch.Tensor]:
