@@ -4,6 +4,15 @@ default training config, on the same data and machine, one after the other; prin
 
     python benchmarks/quality.py [--data emoji] [--minutes 20] [--n 2000] [--threads 0]
 
+With --discriminators, ganart against ganart instead: one `ganart train` per discriminator, from
+scratch, side by side (one thread each, `--resume auto`, so a rerun continues them), each for
+--minutes of wall time, snapshots every --snapshot-minutes; then every snapshot is scored
+(Inception FID at --curve-n: the curve against CPU hours) and the last one fully (FID, KID,
+precision, recall at --n, and the random-CNN FD and class-histogram check of ganart.leakage):
+
+    python benchmarks/quality.py --discriminators residual,residual+projected --out runs/d \
+        --minutes 120 --snapshot-minutes 20 [--curve-n 500] [--score-only]
+
 DCGAN here is the tutorial's recipe as published: nz=100, ngf=ndf=64, BatchNorm,
 ConvTranspose generator, Adam lr 2e-4 betas (0.5, 0.999), batch 64, BCE loss, N(0, 0.02) init.
 Its samples are drawn the way the tutorial draws them (generator in train mode, batches of 64).
@@ -14,8 +23,10 @@ loading and evaluation are outside the clock.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -24,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -105,13 +117,96 @@ def train_ganart(data: str, minutes: float, n: int) -> tuple[np.ndarray, dict]:
         return fake, {"images_seen": t.progress.nimg, "seconds": t.progress.train_seconds}
 
 
+def train_arms(kinds: list[str], out: Path, args: argparse.Namespace) -> None:
+    """Each discriminator's run in OUT/KIND (a name safe for folders), side by side."""
+    procs = []
+    for kind in kinds:
+        cmd = [sys.executable, "-m", "ganart", "train", "--data", args.data, "--out", str(out / arm_name(kind)),
+               "--discriminator", kind, "--minutes", str(args.minutes), "--snapshot-minutes",
+               str(args.snapshot_minutes), "--keep", "1000", "--threads", "1", "--resume", "auto"]
+        log = open(out / f"{arm_name(kind)}.log", "a")
+        procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                      env={**os.environ, "GANART_NO_PROGRESS": "1"}))
+        print("started:", " ".join(cmd[2:]), flush=True)
+    for p in procs:
+        if p.wait() != 0:
+            raise SystemExit(f"a training run failed: see the logs in {out}")
+
+
+def arm_name(kind: str) -> str:
+    return kind.replace("+", "-")
+
+
+def score_arm(folder: Path, real: np.ndarray, n: int, curve_n: int, curve_only: bool = False) -> dict:
+    """FID at curve_n for every snapshot (hours of training steps, images), then the full
+    scores of the newest one; its grid of the first 36 seeds goes to FOLDER/final-grid.png."""
+    from ganart import leakage
+    from ganart.images import make_grid
+    from ganart.sampler import Sampler
+    from ganart.training.snapshot import snapshot_folders
+
+    ref = metrics.reference_features(real)
+    curve = []
+    for snap in snapshot_folders(folder):
+        done = snap / f"fid{curve_n}.json"  # scored already (a rerun, or scoring while the runs go on)
+        if done.is_file():
+            curve.append(json.loads(done.read_text()))
+            continue
+        s = Sampler.load(str(snap))
+        t = s.checkpoint.meta
+        fid = metrics.fid_kid(ref, metrics.features(s.seed_images(curve_n, psi=1.0)))["fid"]
+        curve.append({"snapshot": snap.name, "hours": round(t.training.get("seconds", 0) / 3600, 3),
+                      "images": t.images_seen, f"fid{curve_n}": round(fid, 2)})
+        done.write_text(json.dumps(curve[-1]) + "\n")
+        print(f"  {folder.name} {snap.name}: {curve[-1]['hours']:.2f} h, {t.images_seen:,} images, "
+              f"FID{curve_n} {fid:.2f}", flush=True)
+    if curve_only:
+        return {"curve": curve}
+    last = Sampler.load(str(snapshot_folders(folder)[-1]))
+    fake = last.seed_images(n, psi=1.0)
+    final = metrics.fid_kid(ref, metrics.features(fake)) | leakage.second_space(real, fake)
+    make_grid(list(map(Image.fromarray, fake[:36])), cols=6).save(folder / "final-grid.png")
+    meta = last.checkpoint.meta
+    return {"curve": curve, "final": final, "images": meta.images_seen,
+            "hours": meta.training.get("seconds", 0) / 3600}
+
+
+def compare_discriminators(args: argparse.Namespace) -> None:
+    kinds = [k for k in args.discriminators.split(",") if k]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if not args.score_only:
+        train_arms(kinds, out, args)
+    real = load_dataset(args.data, Preprocess(resolution=TrainConfig.resolution))
+    results = {kind: score_arm(out / arm_name(kind), real, args.n, args.curve_n, args.curve_only) for kind in kinds}
+    if args.curve_only:
+        return
+    (out / "quality.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\n| discriminator | images | hours of steps | FID{args.n} | random-CNN FD (floor) | class JS (floor) "
+          "| precision | recall |\n| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for kind, r in results.items():
+        f = r["final"]
+        print(f"| {kind} | {r['images']:,} | {r['hours']:.2f} | {f['fid']:.2f} | {f['fd_random']:.2f} "
+              f"({f['fd_random_floor']:.2f}) | {f['class_js']:.3f} ({f['class_js_floor']:.3f}) | "
+              f"{f['precision']:.3f} | {f['recall']:.3f} |")
+    print(f"grids: {', '.join(str(out / arm_name(k) / 'final-grid.png') for k in kinds)}; {out / 'quality.json'}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="emoji", help="a folder of images, or 'emoji'")
     ap.add_argument("--minutes", type=float, default=20.0, help="training wall time for each side")
     ap.add_argument("--n", type=int, default=2000, help="generated samples per FID")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    ap.add_argument("--discriminators", default="", help="ganart vs ganart: comma-separated --discriminator arms")
+    ap.add_argument("--out", default="runs/quality", help="with --discriminators: the arms' run folders")
+    ap.add_argument("--snapshot-minutes", type=float, default=20.0, help="with --discriminators: curve spacing")
+    ap.add_argument("--curve-n", type=int, default=500, help="with --discriminators: samples per curve FID")
+    ap.add_argument("--score-only", action="store_true", help="with --discriminators: score the runs in --out")
+    ap.add_argument("--curve-only", action="store_true", help="with --score-only: only the snapshots' curve FIDs")
     args = ap.parse_args()
+    if args.discriminators:
+        return compare_discriminators(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     res = TrainConfig.resolution

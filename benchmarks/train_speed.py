@@ -6,6 +6,8 @@ a small model's step on a GPU, where each op is a kernel launch).
         [--shapes 2048x256,1024x256]   # channel_base x channel_max candidates, one line each
         [--amp off,bf16]               # precision arms, measured one after the other
         [--aug-p 0.6]                  # ADA's augmentations applied with this probability
+        [--discriminators residual,residual+projected] [--feature-sizes 64,96,128]
+                                       # D arms; a projected one at each feature-network input size
 """
 
 from __future__ import annotations
@@ -36,21 +38,26 @@ def main() -> None:
     ap.add_argument("--shapes", default="", help="comma-separated BASExMAX channel shapes (default: the default config)")
     ap.add_argument("--aug-p", type=float, default=0.0, help="augmentation probability (fixed)")
     ap.add_argument("--amp", default="off", help="comma-separated precision arms: off, bf16")
+    ap.add_argument("--discriminators", default="residual", help="comma-separated --discriminator arms")
+    ap.add_argument("--feature-sizes", default="128", help="comma-separated --feature-size arms (projected Ds)")
     args = ap.parse_args()
     peak = matmul_gflops()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; fp32 matmul: {peak:.1f} GFLOP/s")
     shapes = [tuple(int(v) for v in s.split("x")) for s in args.shapes.split(",") if s] or [
         (TrainConfig.channel_base, TrainConfig.channel_max)]
+    sizes = [int(v) for v in args.feature_sizes.split(",")]
     for base, cmax in shapes:
         for amp in args.amp.split(","):
-            measure(args, base, cmax, peak, amp)
+            for kind in args.discriminators.split(","):
+                for size in sizes if kind != "residual" else sizes[:1]:
+                    measure(args, base, cmax, peak, amp, kind, size)
 
 
-def measure(args: argparse.Namespace, base: int, cmax: int, peak: float, amp: str) -> None:
+def measure(args: argparse.Namespace, base: int, cmax: int, peak: float, amp: str, kind: str, size: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = TrainConfig(data="unused", out=tmp, resolution=args.resolution, batch=args.batch,
-                          channel_base=base, channel_max=cmax, amp=amp,
-                          aug_p=args.aug_p, ada_target=0.0)
+        cfg = TrainConfig.create(data="unused", out=tmp, resolution=args.resolution, batch=args.batch,
+                                 channel_base=base, channel_max=cmax, amp=amp, aug_p=args.aug_p, ada_target=0.0,
+                                 ada_max_p=1.0, discriminator=kind, feature_size=size)
         t = Trainer(cfg)
         rng = np.random.default_rng(0)  # random pixels: speed does not depend on content
         images = rng.integers(0, 255, (256, args.resolution, args.resolution, 3), dtype=np.uint8)
@@ -68,7 +75,9 @@ def measure(args: argparse.Namespace, base: int, cmax: int, peak: float, amp: st
             t.train_step()
         dt = (time.perf_counter() - start) / args.steps
     params = cfg.model_config().generator_params()
-    print(f"{args.resolution}px {base}x{cmax} (G {params / 1e6:.2f} M params), batch {args.batch}, amp {amp}: {args.batch / dt:.2f} img/s, {dt * 1e3:.0f} ms/step, "
+    d = kind + (f" at {size} px" if kind != "residual" else "")
+    print(f"{args.resolution}px {base}x{cmax} (G {params / 1e6:.2f} M params), D {d}, batch {args.batch}, amp {amp}: "
+          f"{args.batch / dt:.2f} img/s, {dt * 1e3:.0f} ms/step, "
           f"{flops / 1e9:.1f} GFLOP/step, {ops:,.0f} ops/step, {flops / dt / 1e9:.1f} GFLOP/s = {100 * flops / dt / 1e9 / peak:.0f}% of matmul")
 
 

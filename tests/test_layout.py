@@ -19,18 +19,23 @@ PACKAGE = Path(__file__).resolve().parent.parent / "ganart"
 TOP = {"ui", "cli"}
 SERVICE = {"sampler", "batching"}
 FORBIDDEN = {
-    "core": TOP | SERVICE | {"training", "metrics"},  # config, models, checkpoint, latent, limits, ...
-    "sampler": TOP | {"training", "metrics", "batching"},
-    "batching": TOP | {"training", "metrics"},
+    "core": TOP | SERVICE | {"training", "metrics", "leakage"},  # config, models, checkpoint, latent, limits, ...
+    "sampler": TOP | {"training", "metrics", "leakage", "batching"},
+    "batching": TOP | {"training", "metrics", "leakage"},
     "metrics": TOP | SERVICE | {"training"},
     "training": TOP | SERVICE,
 }
+
+
+METRICS_PARTS = {"leakage"}  # scores beside FID: the metrics layer
 
 
 def layer(module: str) -> str:
     first = module.split(".")[0]
     if first.split("_")[0] in TOP:  # ui.py and its parts (ui_models.py, ui_files.py)
         return "top"
+    if first in METRICS_PARTS:
+        return "metrics"
     return first if first in FORBIDDEN else "core"
 
 
