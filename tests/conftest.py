@@ -170,3 +170,18 @@ def _point_huggingface_hub_at(url: str, tmp_path: Path, monkeypatch: pytest.Monk
 def _remove_gradio_cache():
     yield
     shutil.rmtree(GRADIO_CACHE, ignore_errors=True)
+
+
+@pytest.fixture
+def train_env(tmp_path, monkeypatch):
+    """Training tests: a cache of their own and no progress bar."""
+    monkeypatch.setenv("GANART_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("GANART_NO_PROGRESS", "1")
+
+
+@pytest.fixture
+def shapes(tmp_path) -> Path:
+    """A tiny folder of 12 coloured shapes to train on."""
+    from shapes import make_shapes
+
+    return make_shapes(tmp_path / "shapes", n=12)

@@ -29,14 +29,8 @@ LITE0_TENSORS = 296  # what the wheel's state dict holds
 
 
 @pytest.fixture(autouse=True)
-def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("GANART_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("GANART_NO_PROGRESS", "1")
-
-
-@pytest.fixture
-def shapes(tmp_path) -> Path:
-    return make_shapes(tmp_path / "shapes", n=12)
+def env(train_env):
+    pass
 
 
 def trainer(tmp_path: Path, data: Path, kind: str, name: str = "run", **kw) -> Trainer:

@@ -31,14 +31,8 @@ TINY_FLAGS = [f"--{k.replace('_', '-')}={v}" for k, v in TINY.items()]
 
 
 @pytest.fixture(autouse=True)
-def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("GANART_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("GANART_NO_PROGRESS", "1")
-
-
-@pytest.fixture
-def shapes(tmp_path) -> Path:
-    return make_shapes(tmp_path / "shapes", n=12)
+def env(train_env):
+    pass
 
 
 def trainer(tmp_path: Path, data: Path, name: str = "run", **kw) -> Trainer:
