@@ -221,6 +221,11 @@ MUTANTS = [
     Mutant("the real-half floor compares a half with itself", "ganart/leakage.py",
            "return order[: n // 2], order[n // 2 : 2 * (n // 2)]", "return order[: n // 2], order[: n // 2]",
            PROJECTED),
+    Mutant("relativistic D pushes fakes above reals", "ganart/training/loss.py",
+           'F.softplus(fakes["logistic"] - reals["logistic"])', 'F.softplus(reals["logistic"] - fakes["logistic"])',
+           ("tests/test_train.py",)),
+    Mutant("relativistic loss without R2", "ganart/training/loss.py",
+           "([(logits_fake, fake_aug)] if relativistic else [])", "[]", ("tests/test_train.py",)),
     # metrics
     Mutant("Inception sees nearest-neighbour resizes", "ganart/metrics.py", 'mode="bilinear", align_corners=False',
            'mode="nearest"', ("tests/test_metrics.py",)),

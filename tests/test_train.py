@@ -714,3 +714,55 @@ def test_prune_clears_what_a_killed_snapshot_left(tmp_path, shapes):
     (snaps / f".tmp-step00000010-{os.getpid()}").mkdir()  # this process, writing now
     prune(tmp_path / "run", keep=3)
     assert sorted(p.name for p in snaps.iterdir()) == [f".tmp-step00000010-{os.getpid()}", "step00000001"]
+
+
+def _rng_states(t: Trainer) -> list[torch.Tensor]:
+    return [g.get_state() for g in (t.loss.gen_z, t.loss.gen_aug, t.loss.gen_noise)]
+
+
+def _set_rng_states(t: Trainer, states: list[torch.Tensor]) -> None:
+    for g, s in zip((t.loss.gen_z, t.loss.gen_aug, t.loss.gen_noise), states):
+        g.set_state(s)
+
+
+def test_relativistic_loss_pairs_reals_and_fakes(tmp_path, shapes):
+    import torch.nn.functional as F
+
+    t = trainer(tmp_path, shapes, loss="relativistic", aug_p=0.0, ada_target=0.0, amp="off")
+    t.load_data()
+    real = t.data.sample(4)
+    states = _rng_states(t)
+    loss_D, _, _ = t.loss.accumulate_D(real, 0.0, do_r1=False, track_w_avg=False)
+    _set_rng_states(t, states)
+    with torch.no_grad():
+        fake = t.loss.run_G(4, track_w_avg=False)
+        expected = F.softplus(t.D(fake).float() - t.D(real).float()).mean()
+    assert loss_D.item() == pytest.approx(expected.item(), rel=1e-4)  # D: fakes below their paired reals
+    states = _rng_states(t)
+    loss_G = t.loss.accumulate_G(4, 0.0, real)
+    _set_rng_states(t, states)
+    with torch.no_grad():
+        expected = F.softplus(t.D(real).float() - t.D(t.loss.run_G(4, track_w_avg=False)).float()).mean()
+    assert loss_G.item() == pytest.approx(expected.item(), rel=1e-4)  # G: the reverse
+    # R2 beside R1: the penalty of a regularised step is larger than R1 alone would be
+    _, r1_r2, _ = t.loss.accumulate_D(real, 0.0, do_r1=True, track_w_avg=False)
+    std = trainer(tmp_path, shapes, "std", aug_p=0.0, ada_target=0.0, amp="off")
+    std.G.load_state_dict(t.G.state_dict())
+    std.D.load_state_dict(t.D.state_dict())
+    _, r1_only, _ = std.loss.accumulate_D(real, 0.0, do_r1=True, track_w_avg=False)
+    assert r1_r2.item() > r1_only.item() > 0
+    with pytest.raises(ValueError, match="loss relativistic pairs the residual D's logits"):
+        TrainConfig(loss="relativistic", discriminator="projected")
+    with pytest.raises(ValueError, match="loss must be one of standard, relativistic"):
+        TrainConfig(loss="wgan")
+
+
+def test_relativistic_loss_resumes_exactly(tmp_path, shapes):
+    straight = trainer(tmp_path, shapes, "straight", max_steps=4, loss="relativistic")
+    straight.fit()
+    trainer(tmp_path, shapes, "split", max_steps=2, loss="relativistic").fit()
+    second = trainer(tmp_path, shapes, "split", max_steps=4, resume="auto", loss="relativistic")
+    second.fit()
+    a, b = full_state(straight), full_state(second)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert all(torch.isfinite(v).all() for v in a.values())

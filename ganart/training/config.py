@@ -14,6 +14,7 @@ from .augment import POLICIES
 
 LR_DECAYS = ("none", "linear", "cosine")
 DISCRIMINATORS = ("residual", "projected", "residual+projected")
+LOSSES = ("standard", "relativistic")
 # What a discriminator trains best with, where it differs from the field defaults below; a flag
 # given on the command line still wins (TrainConfig.create). The projected one follows the
 # published recipe: hinge loss, no R1, DiffAugment on every image, equal learning rates.
@@ -61,6 +62,10 @@ class TrainConfig:
     # residual+projected: both, their losses summed (the heads train at --lr-heads).
     discriminator: str = "residual"
     feature_size: int = 128  # projected: images are resized to this before the frozen network
+    # standard: each D's own loss (logistic for the residual D, hinge for the projected one).
+    # relativistic (residual D only): R3GAN's (Huang et al. 2024) paired loss, softplus(D(fake) -
+    # D(real)) for D and the reverse for G, with R2 (the gradient penalty on fakes) beside R1.
+    loss: str = "standard"
     # residual+projected: the projected heads' rate (the published one; like --lr-d, it takes
     # lazy R1's correction, r1_interval / (r1_interval + 1), as one optimiser steps both)
     lr_heads: float = 0.0002
@@ -163,6 +168,10 @@ class TrainConfig:
             raise ValueError(f"lr_decay {self.lr_decay} needs --kimg: the schedule is measured in images")
         if self.discriminator not in DISCRIMINATORS:
             raise ValueError(f"discriminator must be one of {', '.join(DISCRIMINATORS)}, got {self.discriminator!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        if self.loss == "relativistic" and self.discriminator != "residual":
+            raise ValueError("loss relativistic pairs the residual D's logits: use it with --discriminator residual")
         if self.feature_size % 32 or not 64 <= self.feature_size <= 512:
             raise ValueError(f"feature_size must be a multiple of 32 in [64, 512], got {self.feature_size}")
         if self.amp not in ("auto", "bf16", "off"):

@@ -178,7 +178,8 @@ class Trainer:
             # Alternate: G moves first, then D learns against the updated G (StyleGAN2-ADA's order).
             # A non-finite step is caught below and rolled back, G included.
             self.opt_G.zero_grad(set_to_none=True)
-            loss_G = self.loss.accumulate_G(b, p.aug_p)
+            paired = self.data.sample(b) if cfg.loss == "relativistic" else None
+            loss_G = self.loss.accumulate_G(b, p.aug_p, paired)
             dist.all_reduce_grads(list(self.G.parameters()), self.world)
             self.opt_G.step()
         self.opt_D.zero_grad(set_to_none=True)

@@ -1,7 +1,8 @@
 """The GAN loss as an object (stylegan3's split): ``run_G`` and ``run_D`` are the two networks'
 forward passes, ``accumulate_G`` / ``accumulate_D`` compute one phase's loss and its gradients.
 
-With the residual D, G: the non-saturating logistic loss; D: the logistic loss. With the
+With the residual D, G: the non-saturating logistic loss; D: the logistic loss (or, with
+--loss relativistic, R3GAN's paired softplus(D(fake) - D(real)) and R2 on fakes beside R1). With the
 projected D, the hinge loss its authors use (G: -D(G(z)); D: relu(1 - D(x)) + relu(1 + D(G(z)))),
 reals and fakes through D in separate calls (its BatchNorm sees one kind at a time). Either:
 lazy R1 on augmented reals every ``r1_interval`` steps when gamma > 0, and optionally LeCam. The optimiser steps stay with the loop, which
@@ -93,13 +94,20 @@ class GANLoss:
     def run_D(self, img: torch.Tensor, aug_p: float) -> dict[str, torch.Tensor]:
         return self.logits(augment(img, aug_p, self.cfg.policy, self.gen_aug))
 
-    def accumulate_G(self, b: int, aug_p: float) -> torch.Tensor:
-        """G's loss (-log D(G(z)) for the logistic D, -D(G(z)) for the hinge one), with its
-        gradients in G (D's weights are left untouched)."""
+    def accumulate_G(self, b: int, aug_p: float, real: torch.Tensor | None = None) -> torch.Tensor:
+        """G's loss (-log D(G(z)) for the logistic D, -D(G(z)) for the hinge one; with the
+        relativistic loss, softplus(D(x) - D(G(z))) on ``real`` x), with its gradients in G
+        (D's weights are left untouched)."""
         self.D.requires_grad_(False)
         try:
             out = self.run_D(self.run_G(b, track_w_avg=True), aug_p)
-            loss = sum(G_LOSS[k](v) for k, v in out.items())
+            if self.cfg.loss == "relativistic":
+                assert real is not None, "the relativistic loss pairs each fake with a real"
+                with torch.no_grad():
+                    real_logits = self.run_D(real, aug_p)["logistic"]
+                loss = F.softplus(real_logits - out["logistic"]).mean()
+            else:
+                loss = sum(G_LOSS[k](v) for k, v in out.items())
             loss.backward()
         finally:
             self.D.requires_grad_(True)
@@ -108,21 +116,29 @@ class GANLoss:
     def accumulate_D(self, real: torch.Tensor, aug_p: float, do_r1: bool,
                      track_w_avg: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """D's loss on ``real`` and as many fresh fakes, with its gradients in D.
-        -> (loss, the R1 penalty or 0, D's logits on the reals)."""
+        -> (loss, the gradient penalty or 0: R1, plus R2 with the relativistic loss, D's logits
+        on the reals)."""
         cfg = self.cfg
+        relativistic = cfg.loss == "relativistic"
         with torch.no_grad():
             fake = self.run_G(real.shape[0], track_w_avg)
         real_aug = augment(real, aug_p, cfg.policy, self.gen_aug).detach().requires_grad_(do_r1)
         reals = self.logits(real_aug)
-        fakes = self.run_D(fake, aug_p)
-        loss = sum(D_LOSS[k](reals[k], fakes[k]) for k in reals)
+        fake_aug = augment(fake, aug_p, cfg.policy, self.gen_aug).detach().requires_grad_(do_r1 and relativistic)
+        fakes = self.logits(fake_aug)
+        if relativistic:
+            loss = F.softplus(fakes["logistic"] - reals["logistic"]).mean()
+        else:
+            loss = sum(D_LOSS[k](reals[k], fakes[k]) for k in reals)
         # the logits that ADA, R1 and LeCam watch: the pixel D's where there is one
         watched = "logistic" if "logistic" in reals else "hinge"
         logits_real, logits_fake = reals[watched], fakes[watched]
         r1 = torch.zeros((), device=self.device)
         if do_r1:
-            (grad,) = torch.autograd.grad(logits_real.sum(), real_aug, create_graph=True)
-            r1 = grad.float().square().sum(dim=(1, 2, 3)).mean()
+            pairs = [(logits_real, real_aug)] + ([(logits_fake, fake_aug)] if relativistic else [])
+            for logits, x in pairs:
+                (grad,) = torch.autograd.grad(logits.sum(), x, create_graph=True)
+                r1 = r1 + grad.float().square().sum(dim=(1, 2, 3)).mean()
             loss = loss + r1 * (cfg.gamma / 2 * cfg.r1_interval)
         if cfg.lecam > 0:
             means = all_reduce_mean(torch.stack([logits_real.mean(), logits_fake.mean()]).detach(), self.world)
