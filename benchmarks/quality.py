@@ -4,14 +4,16 @@ default training config, on the same data and machine, one after the other; prin
 
     python benchmarks/quality.py [--data emoji] [--minutes 20] [--n 2000] [--threads 0]
 
-With --discriminators, ganart against ganart instead: one `ganart train` per discriminator, from
-scratch, side by side (one thread each, `--resume auto`, so a rerun continues them), each for
+With --discriminators (or --arm NAME:FLAGS, repeated, for any `ganart train` flags), ganart
+against ganart instead: one `ganart train` per arm, from scratch, side by side (one thread each, `--resume auto`, so a rerun continues them), each for
 --minutes of wall time, snapshots every --snapshot-minutes; then every snapshot is scored
 (Inception FID at --curve-n: the curve against CPU hours) and the last one fully (FID, KID,
 precision, recall at --n, and the random-CNN FD and class-histogram check of ganart.leakage):
 
     python benchmarks/quality.py --discriminators residual,residual+projected --out runs/d \
         --minutes 120 --snapshot-minutes 20 [--curve-n 500] [--score-only]
+    python benchmarks/quality.py --arm "residual:--discriminator residual" \
+        --arm "relativistic:--loss relativistic" --out runs/d --minutes 120
 
 DCGAN here is the tutorial's recipe as published: nz=100, ngf=ndf=64, BatchNorm,
 ConvTranspose generator, Adam lr 2e-4 betas (0.5, 0.999), batch 64, BCE loss, N(0, 0.02) init.
@@ -26,6 +28,7 @@ import argparse
 import json
 import math
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -117,12 +120,23 @@ def train_ganart(data: str, minutes: float, n: int) -> tuple[np.ndarray, dict]:
         return fake, {"images_seen": t.progress.nimg, "seconds": t.progress.train_seconds}
 
 
-def train_arms(kinds: list[str], out: Path, args: argparse.Namespace) -> None:
-    """Each discriminator's run in OUT/KIND (a name safe for folders), side by side."""
+def parse_arms(args: argparse.Namespace) -> dict[str, list[str]]:
+    """Arm name -> its own `ganart train` flags, from --discriminators and --arm NAME:FLAGS."""
+    arms = {kind: ["--discriminator", kind] for kind in args.discriminators.split(",") if kind}
+    for spec in args.arm:
+        name, sep, flags = spec.partition(":")
+        if not sep or not name.strip():
+            raise SystemExit(f"--arm {spec!r}: expected NAME:FLAGS, e.g. 'relativistic:--loss relativistic'")
+        arms[name.strip()] = shlex.split(flags)
+    return arms
+
+
+def train_arms(arms: dict[str, list[str]], out: Path, args: argparse.Namespace) -> None:
+    """Each arm's run in OUT/NAME (a name safe for folders), side by side."""
     procs = []
-    for kind in kinds:
+    for kind, flags in arms.items():
         cmd = [sys.executable, "-m", "ganart", "train", "--data", args.data, "--out", str(out / arm_name(kind)),
-               "--discriminator", kind, "--minutes", str(args.minutes), "--snapshot-minutes",
+               *flags, "--minutes", str(args.minutes), "--snapshot-minutes",
                str(args.snapshot_minutes), "--keep", "1000", "--threads", "1", "--resume", "auto"]
         log = open(out / f"{arm_name(kind)}.log", "a")
         procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
@@ -172,17 +186,18 @@ def score_arm(folder: Path, real: np.ndarray, n: int, curve_n: int, curve_only: 
 
 
 def compare_discriminators(args: argparse.Namespace) -> None:
-    kinds = [k for k in args.discriminators.split(",") if k]
+    arms = parse_arms(args)
+    kinds = list(arms)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if not args.score_only:
-        train_arms(kinds, out, args)
+        train_arms(arms, out, args)
     real = load_dataset(args.data, Preprocess(resolution=TrainConfig.resolution))
     results = {kind: score_arm(out / arm_name(kind), real, args.n, args.curve_n, args.curve_only) for kind in kinds}
     if args.curve_only:
         return
     (out / "quality.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\n| discriminator | images | hours of steps | FID{args.n} | random-CNN FD (floor) | class JS (floor) "
+    print(f"\n| arm | images | hours of steps | FID{args.n} | random-CNN FD (floor) | class JS (floor) "
           "| precision | recall |\n| --- | --- | --- | --- | --- | --- | --- | --- |")
     for kind, r in results.items():
         f = r["final"]
@@ -199,13 +214,15 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=2000, help="generated samples per FID")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     ap.add_argument("--discriminators", default="", help="ganart vs ganart: comma-separated --discriminator arms")
+    ap.add_argument("--arm", action="append", default=[], metavar="NAME:FLAGS",
+                    help="ganart vs ganart: an arm and its own `ganart train` flags (repeatable)")
     ap.add_argument("--out", default="runs/quality", help="with --discriminators: the arms' run folders")
     ap.add_argument("--snapshot-minutes", type=float, default=20.0, help="with --discriminators: curve spacing")
     ap.add_argument("--curve-n", type=int, default=500, help="with --discriminators: samples per curve FID")
     ap.add_argument("--score-only", action="store_true", help="with --discriminators: score the runs in --out")
     ap.add_argument("--curve-only", action="store_true", help="with --score-only: only the snapshots' curve FIDs")
     args = ap.parse_args()
-    if args.discriminators:
+    if args.discriminators or args.arm:
         return compare_discriminators(args)
     if args.threads:
         torch.set_num_threads(args.threads)

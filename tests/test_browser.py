@@ -136,10 +136,10 @@ def test_a_drag_paints_in_the_page_and_asks_the_server_nothing(page, url):
     hold_and_drag(page, "dir1", [0.55 + 0.02 * i for i in range(20)], 0.05)
     time.sleep(0.5)
     painted, during = page.evaluate("window.ganart.paints") - before, list(requests)
+    assert page.locator("#create-canvas canvas").is_visible() and not page.locator("#create-image").is_visible()
     page.mouse.up()
     assert during == [], f"requests while dragging: {during[:5]}"
     assert painted >= 5 and page.evaluate(CANVAS_PIXELS) != first
-    assert page.locator("#create-canvas canvas").is_visible() and not page.locator("#create-image").is_visible()
     wait_recipe(page, lambda r: 1 in r.edits)  # the release: one render on the server
     assert requests
     # the server's exact image replaces the preview (Reset sliders changed only the hidden image)
@@ -148,6 +148,25 @@ def test_a_drag_paints_in_the_page_and_asks_the_server_nothing(page, url):
     page.get_by_role("button", name="Reset sliders").click()
     wait_image_change(page, "create-image", shown)
     assert page.locator("#create-image").is_visible() and not page.locator("#create-canvas canvas").is_visible()
+
+
+def test_a_held_slider_keeps_its_preview_and_letting_go_shows_the_servers_image(page, url):
+    """An image from the server landing while a slider is held (one asked for before the drag)
+    leaves the preview on screen however long the pointer rests; letting go right after a move
+    shows the release's exact image, however fast it comes back."""
+    page.goto(url)
+    wait_page_renders(page)
+    shown = image_src(page, "create-image")
+    hold_and_drag(page, "dir1", (0.6, 0.7), 0.05)
+    time.sleep(0.6)  # resting on the handle, still held
+    page.evaluate("window.ganart.showServer()")  # what the page runs when a server image lands
+    assert page.locator("#create-canvas canvas").is_visible() and not page.locator("#create-image").is_visible()
+    box = page.locator("#dir1 input[type=range]").first.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.8, box["y"] + box["height"] / 2, steps=2)
+    page.mouse.up()
+    page.evaluate("window.ganart.showServer()")  # the release's image, back within milliseconds
+    assert page.locator("#create-image").is_visible() and not page.locator("#create-canvas canvas").is_visible()
+    wait_image_change(page, "create-image", shown)
 
 
 def test_the_canvas_matches_the_servers_render(page, url, sampler):

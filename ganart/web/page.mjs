@@ -137,8 +137,20 @@ G.drag = (...values) => {
   } else document.querySelector("#server-render")?.click();
 };
 
-// the server sent an image: show it, unless a drag is under way (a release's image arriving
-// during the next drag would flicker back)
+// a slider's handle held down: the drag is under way however long the pointer rests on it.
+// Letting go ends it at once, so the release's exact image shows however fast it comes back.
+let held = false;
+document.addEventListener("pointerdown", (e) => { held = Boolean(e.target.closest?.('input[type="range"]')); }, true);
+const letGo = () => {
+  if (held) G.lastDrag = -Infinity;
+  held = false;
+};
+document.addEventListener("pointerup", letGo, true);
+document.addEventListener("pointercancel", letGo, true);
+
+// the server sent an image: show it, unless a drag is under way (an image asked for before the
+// drag, or a release's image arriving during the next drag, would flicker back). Keys move a
+// slider without a pointer: 250 ms after the last key the drag counts as over.
 G.showServer = () => {
-  if (!(performance.now() - (G.lastDrag ?? -1e9) < 250)) showCanvas(false);
+  if (!held && !(performance.now() - (G.lastDrag ?? -1e9) < 250)) showCanvas(false);
 };
