@@ -76,6 +76,16 @@ def test_fit_writes_checkpoint_snapshots_grid_and_metrics(tmp_path, shapes):
     assert records[-1]["event"] == "end"
 
 
+def test_the_log_shows_the_lazy_r1_penalty(tmp_path, shapes):
+    """R1 runs every r1_interval steps; a log line between them carries the newest value, not 0
+    (with log_every = r1_interval the logged step never was an R1 step)."""
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(shapes), "--out", str(out), *TINY_FLAGS, "--r1-interval", "4",
+                 "--log-every", "4", "--max-steps", "12", "--r1-gamma", "1"]) == 0
+    r1 = [json.loads(line)["r1"] for line in (out / "metrics.jsonl").read_text().splitlines()[:-1]]
+    assert len(r1) == 3 and all(v > 0 for v in r1), r1
+
+
 def test_dry_run_prints_config_and_param_counts(tmp_path, shapes, capsys):
     assert main(["train", "--data", str(shapes), "--out", str(tmp_path / "x"), *TINY_FLAGS, "--dry-run"]) == 0
     info = json.loads(capsys.readouterr().out)

@@ -84,6 +84,7 @@ class Trainer:
         if cfg.batch % self.world:
             raise ValueError(f"batch {cfg.batch} must be divisible by the {self.world} ranks")
         self.local_batch = cfg.batch // self.world
+        self.last_r1 = torch.zeros(())
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
             torch.backends.cuda.matmul.allow_tf32 = True
@@ -185,6 +186,8 @@ class Trainer:
         self.opt_D.zero_grad(set_to_none=True)
         do_r1 = p.step % cfg.r1_interval == 0 and cfg.gamma > 0
         loss_D, r1, logits_real = self.loss.accumulate_D(self.data.sample(b), p.aug_p, do_r1, self.g_trains)
+        if do_r1:  # lazy: one step in r1_interval pays it, and the log shows the newest
+            self.last_r1 = r1
 
         finite = float(torch.isfinite(loss_G + loss_D).item())  # the step's one host sync
         if dist.all_reduce_scalar(finite, self.world, self.device) < self.world:
@@ -199,7 +202,7 @@ class Trainer:
         self._update_ema()
         p.step += 1
         # tensors, not floats: reading them would sync the GPU every step
-        return {"loss_G": loss_G, "loss_D": loss_D, "r1": r1}
+        return {"loss_G": loss_G, "loss_D": loss_D, "r1": self.last_r1}
 
     def _update_ada(self, logits_real: torch.Tensor) -> None:
         """Move the augmentation probability toward D's overfitting target every ada_interval
