@@ -136,8 +136,9 @@ def _description(cfg: ModelConfig, m: CheckpointMeta, folder: Path) -> str:
     kind = m.training.get("discriminator", "residual")
     if (folder / DISCRIMINATOR_NAME).is_file():
         d = "-".join(str(cfg.d_channels(r)) for r in reversed(cfg.resolutions))
-        what = (f"channels {d} from {cfg.resolution} px down to 4 px" if kind == "residual" else
-                f"the trained parts of its {kind} discriminator; the frozen feature network is not copied")
+        what = {"residual": f"channels {d} from {cfg.resolution} px down to 4 px",
+                "selfsupervised": f"channels {d} from {cfg.resolution} px down to 4 px, with FastGAN's decoders"
+                }.get(kind, f"the trained parts of its {kind} discriminator; the frozen feature network is not copied")
         text += (f" `{DISCRIMINATOR_NAME}` ({_cell(str(what))}) is there "
                  f"for fine-tuning with `ganart train --init-from`; sampling never reads it.")
     return text

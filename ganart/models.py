@@ -396,10 +396,13 @@ class Discriminator(nn.Module):
         y = y.reshape(-1, 1, 1, 1).repeat(g, 1, h, w)
         return torch.cat([x, y], dim=1)
 
-    def forward(self, img: torch.Tensor) -> torch.Tensor:
+    def forward(self, img: torch.Tensor, maps: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """``maps``, if given, receives each block's output (R/2 px down to 4 px)."""
         x = self.fromrgb(img)
         for block in self.blocks:
             x = block(x)
+            if maps is not None:
+                maps.append(x)
         x = self.conv(self.minibatch_std(x))
         return self.out(self.fc(x.flatten(1)))
 

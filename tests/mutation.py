@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CORE = ["tests/test_latent.py", "tests/test_golden.py", "tests/test_sampler.py", "tests/test_checkpoint.py"]
 TRAIN = ["tests/test_train.py"]
 PROJECTED = ("tests/test_projected.py",)
+SELFSUP = ("tests/test_selfsupervised.py",)
 
 
 @dataclass(frozen=True)
@@ -231,6 +232,15 @@ MUTANTS = [
            ("tests/test_train.py",)),
     Mutant("relativistic loss without R2", "ganart/training/loss.py",
            "([(logits_fake, fake_aug)] if relativistic else [])", "[]", ("tests/test_train.py",)),
+    # the self-supervised discriminator
+    Mutant("D's loss leaves out the reconstruction", "ganart/training/loss.py",
+           "            loss = loss + REBUILD_WEIGHT * rebuild\n", "            pass\n", SELFSUP),
+    Mutant("the part decoder reads another quarter of the map", "ganart/training/selfsupervised.py",
+           "self.part(quarter(by_size[16], q))", "self.part(quarter(by_size[16], 3 - q))", SELFSUP),
+    Mutant("the quarter of a map is transposed", "ganart/training/selfsupervised.py", "row, col = divmod(q, 2)",
+           "col, row = divmod(q, 2)", SELFSUP),
+    Mutant("the reals skip the decoders", "ganart/training/loss.py", "reals = self.logits(real_aug, rebuild=True)",
+           "reals = self.logits(real_aug)", SELFSUP),
     # metrics
     Mutant("Inception sees nearest-neighbour resizes", "ganart/metrics.py", 'mode="bilinear", align_corners=False',
            'mode="nearest"', ("tests/test_metrics.py",)),

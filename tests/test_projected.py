@@ -104,7 +104,12 @@ def test_each_discriminator_brings_its_defaults_and_flags_still_win(tmp_path, sh
     assert (printed["batch"], printed["lr_g"], printed["lr_d"], printed["r1_gamma"]) == (32, 0.0002, 0.001, 0.0)
     with pytest.raises(SystemExit):
         main(["train", "--help"])
-    assert "0.0002 with --discriminator projected" in " ".join(capsys.readouterr().out.split())
+    helped = " ".join(capsys.readouterr().out.split())
+    assert "0.0002 with --discriminator projected" in helped
+    assert "--discriminator {residual,projected,residual+projected,selfsupervised}" in helped
+    with pytest.raises(SystemExit):
+        main(["train", "--data", str(shapes), "--out", str(tmp_path / "y"), "--discriminator", "pixel"])
+    assert "invalid choice: 'pixel'" in capsys.readouterr().err
 
 
 def test_hinge_and_logistic_losses():

@@ -318,7 +318,7 @@ def test_unusable_out_fails_before_the_first_step(tmp_path, shapes, capsys):
     assert "step" not in err.replace("snapshots", "")  # no training step was logged
 
 
-@pytest.mark.parametrize("kind", ["residual", "residual+projected", "projected"])
+@pytest.mark.parametrize("kind", ["residual", "residual+projected", "projected", "selfsupervised"])
 def test_non_finite_loss_rolls_back(tmp_path, shapes, kind):
     t = trainer(tmp_path, shapes, lecam=0.5, discriminator=kind, feature_size=64)
     t.load_data()

@@ -8,8 +8,11 @@ import json
 from dataclasses import asdict, fields
 
 from . import distributed as dist
-from .config import DISCRIMINATOR_DEFAULTS, TrainConfig
+from .config import DISCRIMINATOR_DEFAULTS, DISCRIMINATORS, LOSSES, LR_DECAYS, TrainConfig
 from .loop import Trainer
+
+
+CHOICES = {"discriminator": DISCRIMINATORS, "loss": LOSSES, "lr_decay": LR_DECAYS}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
                                 help=shown)
         else:
-            parser.add_argument(flag, dest=f.name, type=type(default), default=argparse.SUPPRESS, help=shown)
+            parser.add_argument(flag, dest=f.name, type=type(default), default=argparse.SUPPRESS, help=shown,
+                                choices=CHOICES.get(f.name))
 
 
 def config_from(args: argparse.Namespace) -> TrainConfig:

@@ -13,7 +13,7 @@ from ..config import ModelConfig
 from .augment import POLICIES
 
 LR_DECAYS = ("none", "linear", "cosine")
-DISCRIMINATORS = ("residual", "projected", "residual+projected")
+DISCRIMINATORS = ("residual", "projected", "residual+projected", "selfsupervised")
 LOSSES = ("standard", "relativistic")
 # What a discriminator trains best with, where it differs from the field defaults below; a flag
 # given on the command line still wins (TrainConfig.create). The projected one follows the
@@ -23,7 +23,13 @@ DISCRIMINATOR_DEFAULTS: dict[str, dict[str, object]] = {
     "projected": {"lr_g": 0.0002, "lr_d": 0.0002, "r1_gamma": 0.0, "augment": "color,translation,cutout",
                   "aug_p": 1.0, "ada_max_p": 1.0, "ada_target": 0.0, "batch": 32},
     "residual+projected": {},
+    "selfsupervised": {},
 }
+
+
+def uses_feature_network(kind: str) -> bool:
+    """Whether a --discriminator kind looks through the frozen ImageNet network."""
+    return "projected" in kind
 
 
 def lr_scale(nimg: int, total: int, kind: str) -> float:
@@ -60,10 +66,12 @@ class TrainConfig:
     # residual: a ResNet D learnt from pixels, logistic loss with R1. projected: D's heads judge
     # the features of a frozen ImageNet EfficientNet-Lite0 (ganart.training.projected), hinge loss.
     # residual+projected: both, their losses summed (the heads train at --lr-heads).
+    # selfsupervised: the residual D whose features must also rebuild each real image (FastGAN's
+    # decoders, ganart.training.selfsupervised).
     discriminator: str = "residual"
     feature_size: int = 128  # projected: images are resized to this before the frozen network
     # standard: each D's own loss (logistic for the residual D, hinge for the projected one).
-    # relativistic (residual D only): R3GAN's (Huang et al. 2024) paired loss, softplus(D(fake) -
+    # relativistic (residual or selfsupervised D): R3GAN's (Huang et al. 2024) paired loss, softplus(D(fake) -
     # D(real)) for D and the reverse for G, with R2 (the gradient penalty on fakes) beside R1.
     loss: str = "standard"
     # residual+projected: the projected heads' rate (the published one; like --lr-d, it takes
@@ -170,8 +178,9 @@ class TrainConfig:
             raise ValueError(f"discriminator must be one of {', '.join(DISCRIMINATORS)}, got {self.discriminator!r}")
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
-        if self.loss == "relativistic" and self.discriminator != "residual":
-            raise ValueError("loss relativistic pairs the residual D's logits: use it with --discriminator residual")
+        if self.loss == "relativistic" and uses_feature_network(self.discriminator):
+            raise ValueError("loss relativistic pairs the residual D's logits: use it with --discriminator "
+                             "residual or selfsupervised")
         if self.feature_size % 32 or not 64 <= self.feature_size <= 512:
             raise ValueError(f"feature_size must be a multiple of 32 in [64, 512], got {self.feature_size}")
         if self.amp not in ("auto", "bf16", "off"):

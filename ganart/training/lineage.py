@@ -20,7 +20,7 @@ from ..checkpoint import (
     read_discriminator_state,
 )
 from ..models import Generator, count_params, grown_state
-from .config import TrainConfig, flags_for
+from .config import TrainConfig, flags_for, uses_feature_network
 from .data import EMOJI_LICENSE
 from .projected import FEATURE_NETWORK, feature_network_sha256
 
@@ -83,5 +83,5 @@ def run_meta(cfg: TrainConfig, name: str, nimg: int, steps: int, seconds: float,
             "aug_p": round(aug_p, 4),
             "discriminator": cfg.discriminator,
         } | ({"feature_network": f"{FEATURE_NETWORK}, sha256 {feature_network_sha256()}"}
-             if cfg.discriminator != "residual" else {}) | ({"init_from": parent} if parent else {}),
+             if uses_feature_network(cfg.discriminator) else {}) | ({"init_from": parent} if parent else {}),
     )

@@ -33,17 +33,20 @@ from ..models import Discriminator, Generator, count_params
 from ..progress import progress as progress_bar
 from . import distributed as dist
 from . import lineage, snapshot
-from .config import TrainConfig, lr_scale
+from .config import TrainConfig, lr_scale, uses_feature_network
 from .data import ImageBatches, Preprocess, load_dataset
 from .hardware import default_batch, emulated_bf16_warning, training_device, use_bf16
 from .loss import GANLoss
 from .projected import PixelAndProjected, ProjectedDiscriminator, feature_network_sha256
+from .selfsupervised import SelfSupervisedDiscriminator
 
 GOOD_STATE_EVERY = 50  # steps between in-memory copies that a non-finite step rolls back to
 
 
 def make_discriminator(cfg: TrainConfig) -> torch.nn.Module:
     """The D that --discriminator names (ganart.training.projected has the projected ones)."""
+    if cfg.discriminator == "selfsupervised":
+        return SelfSupervisedDiscriminator(cfg.model_config())
     if cfg.discriminator == "projected":
         return ProjectedDiscriminator(cfg.feature_size)
     if cfg.discriminator == "residual+projected":
@@ -275,7 +278,7 @@ class Trainer:
         self._ada_acc = torch.zeros((), device=self.device)
         tensors, meta = snapshot.capture(self._modules(), {"opt_G": self.opt_G, "opt_D": self.opt_D}, self._rngs(),
                                          self.loss.lecam, asdict(self.progress), asdict(self.cfg), self.world)
-        if self.cfg.discriminator != "residual":  # the frozen weights are not saved: say which they were
+        if uses_feature_network(self.cfg.discriminator):  # the frozen weights are not saved: say which they were
             meta["feature_network_sha256"] = feature_network_sha256()
         return tensors, meta
 
@@ -295,7 +298,7 @@ class Trainer:
         saved_cfg = json.loads(meta["config"])
         problem = snapshot.shape_problem(saved_cfg, asdict(self.cfg)) or snapshot.discriminator_problem(
             saved_cfg, meta, self.cfg.discriminator, self.cfg.feature_size,
-            feature_network_sha256() if self.cfg.discriminator != "residual" else None)
+            feature_network_sha256() if uses_feature_network(self.cfg.discriminator) else None)
         if problem:
             raise ValueError(problem)
         snapshot.load_modules(self._modules(), tensors)

@@ -2,7 +2,8 @@
 forward passes, ``accumulate_G`` / ``accumulate_D`` compute one phase's loss and its gradients.
 
 With the residual D, G: the non-saturating logistic loss; D: the logistic loss (or, with
---loss relativistic, R3GAN's paired softplus(D(fake) - D(real)) and R2 on fakes beside R1). With the
+--loss relativistic, R3GAN's paired softplus(D(fake) - D(real)) and R2 on fakes beside R1); the
+self-supervised D adds its decoders' reconstruction of the reals to D's loss. With the
 projected D, the hinge loss its authors use (G: -D(G(z)); D: relu(1 - D(x)) + relu(1 + D(G(z)))),
 reals and fakes through D in separate calls (its BatchNorm sees one kind at a time). Either:
 lazy R1 on augmented reals every ``r1_interval`` steps when gamma > 0, and optionally LeCam. The optimiser steps stay with the loop, which
@@ -20,6 +21,7 @@ from ..models import Generator
 from .augment import augment
 from .config import TrainConfig
 from .distributed import all_reduce_mean
+from .selfsupervised import REBUILD_WEIGHT
 
 LECAM_DECAY = 0.99  # the LeCam paper's running-mean decay, per D step
 W_AVG_DECAY = 0.995  # the mean w that truncation pulls toward, tracked as training goes
@@ -79,12 +81,16 @@ class GANLoss:
                     self.G.w_avg.copy_(ws[:, 0].float().mean(0).lerp(self.G.w_avg, W_AVG_DECAY))
             return self.G.synthesis(ws, noise_mode="random", generator=self.gen_noise)
 
-    def logits(self, img: torch.Tensor) -> dict[str, torch.Tensor]:
+    def logits(self, img: torch.Tensor, rebuild: bool = False) -> dict[str, torch.Tensor]:
         """D's logits on augmented images, by the loss they take: "logistic" (the residual D) and/or
-        "hinge" (the projected D; beside the residual one it also gets its own DiffAugment)."""
+        "hinge" (the projected D; beside the residual one it also gets its own DiffAugment).
+        ``rebuild`` (reals): the self-supervised D's reconstruction loss comes too, as "rebuild"."""
         kind = self.cfg.discriminator
         with self.autocast():
-            if kind == "residual":
+            if kind == "selfsupervised" and rebuild:
+                logits, error = self.D.judge_and_rebuild(img, self.gen_aug)
+                return {"logistic": logits.float(), "rebuild": error}
+            if kind in ("residual", "selfsupervised"):
                 return {"logistic": self.D(img).float()}
             if kind == "projected":
                 return {"hinge": self.D(img).float()}
@@ -123,13 +129,16 @@ class GANLoss:
         with torch.no_grad():
             fake = self.run_G(real.shape[0], track_w_avg)
         real_aug = augment(real, aug_p, cfg.policy, self.gen_aug).detach().requires_grad_(do_r1)
-        reals = self.logits(real_aug)
+        reals = self.logits(real_aug, rebuild=True)
+        rebuild = reals.pop("rebuild", None)
         fake_aug = augment(fake, aug_p, cfg.policy, self.gen_aug).detach().requires_grad_(do_r1 and relativistic)
         fakes = self.logits(fake_aug)
         if relativistic:
             loss = F.softplus(fakes["logistic"] - reals["logistic"]).mean()
         else:
             loss = sum(D_LOSS[k](reals[k], fakes[k]) for k in reals)
+        if rebuild is not None:
+            loss = loss + REBUILD_WEIGHT * rebuild
         # the logits that ADA, R1 and LeCam watch: the pixel D's where there is one
         watched = "logistic" if "logistic" in reals else "hinge"
         logits_real, logits_fake = reals[watched], fakes[watched]

@@ -24,6 +24,7 @@ from .. import __version__
 from ..checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
 from ..config import ModelConfig
 from ..models import Generator
+from .config import uses_feature_network
 
 STATE_NAME = "state.safetensors"
 SNAPSHOTS = "snapshots"
@@ -87,7 +88,7 @@ def discriminator_problem(saved: dict[str, Any], meta: dict[str, str], kind: str
     saved_kind = saved.get("discriminator", "residual")
     if saved_kind != kind:
         return f"saved with --discriminator {saved_kind} (this run: {kind}); resume with the snapshot's"
-    if kind == "residual":
+    if not uses_feature_network(kind):  # nothing frozen to agree on
         return None
     if saved.get("feature_size") != feature_size:
         return f"saved with --feature-size {saved.get('feature_size')} (this run: {feature_size}); resume with the snapshot's"
