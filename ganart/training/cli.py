@@ -11,7 +11,6 @@ from . import distributed as dist
 from .config import DISCRIMINATOR_DEFAULTS, DISCRIMINATORS, LOSSES, LR_DECAYS, TrainConfig
 from .loop import Trainer
 
-
 CHOICES = {"discriminator": DISCRIMINATORS, "loss": LOSSES, "lr_decay": LR_DECAYS}
 
 
