@@ -742,12 +742,23 @@ def test_relativistic_loss_pairs_reals_and_fakes(tmp_path, shapes):
     t.load_data()
     real = t.data.sample(4)
     states = _rng_states(t)
-    loss_D, _, _ = t.loss.accumulate_D(real, 0.0, do_r1=False, track_w_avg=False)
+    loss_D, _, verdicts = t.loss.accumulate_D(real, 0.0, do_r1=False, track_w_avg=False)
     _set_rng_states(t, states)
     with torch.no_grad():
         fake = t.loss.run_G(4, track_w_avg=False)
         expected = F.softplus(t.D(fake).float() - t.D(real).float()).mean()
+        margins = t.D(real).float() - t.D(fake).float()
     assert loss_D.item() == pytest.approx(expected.item(), rel=1e-4)  # D: fakes below their paired reals
+    # ADA reads each real's margin over its paired fake: a logit offset (which this loss never
+    # pins) must not move it. It read D(real) alone, whose sign drifted: p stayed at 0.
+    assert torch.allclose(verdicts, margins, atol=1e-4)
+    with torch.no_grad():
+        t.D.out.bias += 5.0
+    _set_rng_states(t, states)
+    t.D.zero_grad()
+    assert torch.allclose(t.loss.accumulate_D(real, 0.0, do_r1=False, track_w_avg=False)[2], margins, atol=1e-4)
+    with torch.no_grad():
+        t.D.out.bias -= 5.0
     states = _rng_states(t)
     loss_G = t.loss.accumulate_G(4, 0.0, real)
     _set_rng_states(t, states)

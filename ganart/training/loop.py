@@ -188,7 +188,7 @@ class Trainer:
             self.opt_G.step()
         self.opt_D.zero_grad(set_to_none=True)
         do_r1 = p.step % cfg.r1_interval == 0 and cfg.gamma > 0
-        loss_D, r1, logits_real = self.loss.accumulate_D(self.data.sample(b), p.aug_p, do_r1, self.g_trains)
+        loss_D, r1, verdicts = self.loss.accumulate_D(self.data.sample(b), p.aug_p, do_r1, self.g_trains)
         if do_r1:  # lazy: one step in r1_interval pays it, and the log shows the newest
             self.last_r1 = r1
 
@@ -198,7 +198,7 @@ class Trainer:
         dist.all_reduce_grads(list(self.D.parameters()), self.world)
         self.opt_D.step()
 
-        self._update_ada(logits_real)
+        self._update_ada(verdicts)
         p.nimg += cfg.batch
         if cfg.lr_decay != "none":
             self._set_lr()  # for the next step, so a snapshot's groups hold its own lr
@@ -207,14 +207,15 @@ class Trainer:
         # tensors, not floats: reading them would sync the GPU every step
         return {"loss_G": loss_G, "loss_D": loss_D, "r1": self.last_r1}
 
-    def _update_ada(self, logits_real: torch.Tensor) -> None:
+    def _update_ada(self, verdicts: torch.Tensor) -> None:
         """Move the augmentation probability toward D's overfitting target every ada_interval
-        steps: r_t = E[sign(D(real))] above ada_target means D is too sure of the reals."""
+        steps: r_t = E[sign(verdict)] above ada_target means D is too sure of the reals. A verdict
+        is D(real), or D(real) - D(paired fake) with the relativistic loss."""
         cfg, p = self.cfg, self.progress
         if cfg.ada_target <= 0 or not cfg.policy:
             return
-        self._ada_acc = self._ada_acc + torch.sign(logits_real).sum()
-        p.ada_count += logits_real.numel()
+        self._ada_acc = self._ada_acc + torch.sign(verdicts).sum()
+        p.ada_count += verdicts.numel()
         if (p.step + 1) % cfg.ada_interval == 0:
             p.ada_sum += float(self._ada_acc)
             self._ada_acc = torch.zeros((), device=self.device)

@@ -122,8 +122,9 @@ class GANLoss:
     def accumulate_D(self, real: torch.Tensor, aug_p: float, do_r1: bool,
                      track_w_avg: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """D's loss on ``real`` and as many fresh fakes, with its gradients in D.
-        -> (loss, the gradient penalty or 0: R1, plus R2 with the relativistic loss, D's logits
-        on the reals)."""
+        -> (loss, the gradient penalty or 0: R1, plus R2 with the relativistic loss, what ADA
+        watches: D's logits on the reals, or with the relativistic loss each real's margin over its
+        paired fake, as only differences of logits mean anything there)."""
         cfg = self.cfg
         relativistic = cfg.loss == "relativistic"
         with torch.no_grad():
@@ -154,4 +155,5 @@ class GANLoss:
             self.lecam = lecam_anchors(self.lecam, means[0], means[1])
             loss = loss + cfg.lecam * lecam_penalty(logits_real, logits_fake, self.lecam)
         loss.backward()
-        return loss.detach(), r1.detach(), logits_real.detach()
+        verdicts = logits_real - logits_fake if relativistic else logits_real
+        return loss.detach(), r1.detach(), verdicts.detach()
