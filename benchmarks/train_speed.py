@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from common import count_work, matmul_gflops  # noqa: E402
 
 from ganart.training import TrainConfig, Trainer  # noqa: E402
+from ganart.training.config import uses_feature_network  # noqa: E402
 from ganart.training.data import ImageBatches  # noqa: E402
 
 
@@ -49,7 +50,7 @@ def main() -> None:
     for base, cmax in shapes:
         for amp in args.amp.split(","):
             for kind in args.discriminators.split(","):
-                for size in sizes if kind != "residual" else sizes[:1]:
+                for size in sizes if uses_feature_network(kind) else sizes[:1]:
                     measure(args, base, cmax, peak, amp, kind, size)
 
 
@@ -75,7 +76,7 @@ def measure(args: argparse.Namespace, base: int, cmax: int, peak: float, amp: st
             t.train_step()
         dt = (time.perf_counter() - start) / args.steps
     params = cfg.model_config().generator_params()
-    d = kind + (f" at {size} px" if kind != "residual" else "")
+    d = kind + (f" at {size} px" if uses_feature_network(kind) else "")
     print(f"{args.resolution}px {base}x{cmax} (G {params / 1e6:.2f} M params), D {d}, batch {args.batch}, amp {amp}: "
           f"{args.batch / dt:.2f} img/s, {dt * 1e3:.0f} ms/step, "
           f"{flops / 1e9:.1f} GFLOP/step, {ops:,.0f} ops/step, {flops / dt / 1e9:.1f} GFLOP/s = {100 * flops / dt / 1e9 / peak:.0f}% of matmul")

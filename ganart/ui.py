@@ -443,7 +443,9 @@ def build_demo(default_source: str, batch: int = APP_RENDER_BATCH,
         for c in [psi, layer_lo, layer_hi, *sliders]:
             c.input(None, page_values, None, js="(...v) => window.ganart ? window.ganart.drag(...v) : "
                     "document.querySelector('#server-render').click()", api_visibility="private")
-            c.release(**page_fn, show_progress="hidden").then(**remember)
+            # always_last: a release while the last one renders is rendered after it ("once",
+            # the default, dropped it, and the exact image stayed one release behind)
+            c.release(**page_fn, show_progress="hidden", trigger_mode="always_last").then(**remember)
         # once per seed, projected picture, model or method: what the page renders from
         api_web = gr.Button(visible=False)  # /web_state for any client; registered first, so it owns the name
         api_web.click(**{**web_fn, "api_visibility": "public"}, api_name="web_state")

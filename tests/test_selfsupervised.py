@@ -99,6 +99,7 @@ def test_training_steps_move_the_decoders_and_g_and_stay_finite(tmp_path, shapes
     for _ in range(3):
         stats = t.train_step()
     assert all(torch.isfinite(v) for v in stats.values())
+    assert 0 < stats["rebuild"] < stats["loss_D"]  # logged on its own too; D's loss includes it
     assert any(not torch.equal(dec[k], v) for k, v in t.D.whole.state_dict().items())
     assert any(not torch.equal(g[k], v) for k, v in t.G.state_dict().items())
 
@@ -130,6 +131,25 @@ def test_init_from_and_push_keep_the_decoders(tmp_path, shapes, capsys):
     assert "D from its discriminator.safetensors" in capsys.readouterr().err
     for k, v in base.D.state_dict().items():
         assert torch.equal(v.float(), ft.D.state_dict()[k].float()), k
-    trainer(tmp_path, shapes, "ft2", kind="residual", init_from=str(tmp_path / "base"))
-    assert "is a selfsupervised D and this run trains a residual one, so D starts from scratch" in \
+    # the residual D inside it serves a residual run, and a residual run's D a self-supervised one
+    res = trainer(tmp_path, shapes, "res", kind="residual", init_from=str(tmp_path / "base"), max_steps=1)
+    assert "D's residual part from its discriminator.safetensors (its decoders are left out)" in capsys.readouterr().err
+    for k, v in base.D.pixel.state_dict().items():
+        assert torch.equal(v.float(), res.D.state_dict()[k].float()), k
+    res.fit()
+    back = trainer(tmp_path, shapes, "back", init_from=str(tmp_path / "res"))
+    assert "(the decoders start from scratch)" in capsys.readouterr().err
+    for k, v in res.D.state_dict().items():
+        assert torch.equal(v.float(), back.D.pixel.state_dict()[k].float()), k
+    # a wider G keeps this D (D does not grow): same logits, same reconstructions
+    wide = trainer(tmp_path, shapes, "wide", init_from=str(tmp_path / "base"), channel_base=512, channel_max=64,
+                   d_channel_base=256, d_channel_max=32)
+    assert "grown to this shape, same outputs" in capsys.readouterr().err
+    img, gen = torch.randn(2, 3, 32, 32), torch.Generator()
+    with torch.no_grad():
+        a, rebuilt_a = base.D.judge_and_rebuild(img, gen.manual_seed(1))
+        b, rebuilt_b = wide.D.judge_and_rebuild(img, gen.manual_seed(1))
+    assert torch.allclose(a, b, atol=1e-4) and torch.allclose(rebuilt_a, rebuilt_b, atol=1e-4)
+    trainer(tmp_path, shapes, "p", kind="projected", feature_size=64, init_from=str(tmp_path / "base"))
+    assert "is a selfsupervised D and this run trains a projected one, so D starts from scratch" in \
         capsys.readouterr().err

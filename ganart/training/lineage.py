@@ -23,6 +23,9 @@ from ..models import Generator, count_params, grown_state
 from .config import TrainConfig, flags_for, uses_feature_network
 from .data import EMOJI_LICENSE
 from .projected import FEATURE_NETWORK, feature_network_sha256
+from .selfsupervised import SelfSupervisedDiscriminator
+
+PIXEL_KINDS = ("residual", "selfsupervised")  # Ds learnt from pixels: they grow with G, and share the residual D
 
 
 def _total(training: dict[str, Any], key: str) -> float:
@@ -33,31 +36,39 @@ def _total(training: dict[str, Any], key: str) -> float:
 
 def init_from(source: str, G: Generator, D: torch.nn.Module, kind: str) -> tuple[dict[str, Any], str]:
     """Load G (and D, if the checkpoint saved one of this run's ``kind``) from ``source``: of this
-    shape, or a narrower one grown into it with the same outputs (a residual D grows with G;
-    the projected heads do not depend on G's shape). -> (the parent's record, a line for the user)."""
+    shape, or a narrower one grown into it with the same outputs (a residual or self-supervised D
+    grows with G, and either gives the other its residual D; the projected heads do not depend on
+    G's shape). -> (the parent's record, a line for the user)."""
     src = load_checkpoint(source)
     problem = src.config.growth_problem(G.cfg)
     if problem:
         raise ValueError(f"{source}: cannot fine-tune into this model shape: {problem}")
     G.load_state_dict(grown_state(src.generator.state_dict(), G))
     saved_kind = discriminator_kind(source)
-    saved_D = None
-    if saved_kind == kind == "residual":
-        saved_D = load_discriminator(source)
-        D.load_state_dict(grown_state(saved_D.state_dict(), D))
+    saved_D, into = None, D
+    if saved_kind in PIXEL_KINDS and kind in PIXEL_KINDS:
+        saved_D = load_discriminator(source) if saved_kind == "residual" else SelfSupervisedDiscriminator(src.config)
+        if saved_kind != "residual":
+            saved_D.load_state_dict(read_discriminator_state(source, saved_D.state_dict()))
+        if saved_kind != kind:  # the residual D within a self-supervised one, or the other way
+            saved_D, into = (saved_D.pixel, D) if kind == "residual" else (saved_D, D.pixel)
+        into.load_state_dict(grown_state(saved_D.state_dict(), into))
     elif saved_kind == kind:
         D.load_state_dict(read_discriminator_state(source, D.state_dict()))
     parent = {"source": str(source), "sha256": src.sha256, "images_seen": src.meta.images_seen,
               "steps": int(_total(src.meta.training, "steps")), "seconds": float(_total(src.meta.training, "seconds"))}
     if saved_kind is None:
         d_line = f"no {DISCRIMINATOR_NAME} there, so D starts from scratch (--d-warmup-kimg helps)"
-    elif saved_kind != kind:
+    elif saved_kind != kind and saved_D is None:
         d_line = (f"its {DISCRIMINATOR_NAME} is a {saved_kind} D and this run trains a {kind} one, so D starts "
                   "from scratch (--d-warmup-kimg helps)")
+    elif saved_kind != kind:
+        d_line = (f"D's residual part from its {DISCRIMINATOR_NAME}" +
+                  (" (the decoders start from scratch)" if kind == "selfsupervised" else " (its decoders are left out)"))
     else:
         d_line = f"D from its {DISCRIMINATOR_NAME}"
     message = f"ganart train: G from {source}; {d_line}"
-    grown = [f"{name} {count_params(old):,} -> {count_params(new):,}" for name, old, new in (("G", src.generator, G), ("D", saved_D, D))
+    grown = [f"{name} {count_params(old):,} -> {count_params(new):,}" for name, old, new in (("G", src.generator, G), ("D", saved_D, into))
              if old is not None and count_params(old) != count_params(new)]
     if grown:
         message += "; grown to this shape, same outputs (parameters " + ", ".join(grown) + ")"

@@ -189,12 +189,12 @@ class Trainer:
         self.opt_D.zero_grad(set_to_none=True)
         do_r1 = p.step % cfg.r1_interval == 0 and cfg.gamma > 0
         loss_D, r1, verdicts = self.loss.accumulate_D(self.data.sample(b), p.aug_p, do_r1, self.g_trains)
-        if do_r1:  # lazy: one step in r1_interval pays it, and the log shows the newest
-            self.last_r1 = r1
 
         finite = float(torch.isfinite(loss_G + loss_D).item())  # the step's one host sync
         if dist.all_reduce_scalar(finite, self.world, self.device) < self.world:
             return self._rollback(loss_G, loss_D)
+        if do_r1:  # lazy: one step in r1_interval pays it, and the log shows the newest
+            self.last_r1 = r1
         dist.all_reduce_grads(list(self.D.parameters()), self.world)
         self.opt_D.step()
 
@@ -205,7 +205,8 @@ class Trainer:
         self._update_ema()
         p.step += 1
         # tensors, not floats: reading them would sync the GPU every step
-        return {"loss_G": loss_G, "loss_D": loss_D, "r1": self.last_r1}
+        extra = {"rebuild": self.loss.rebuild} if cfg.discriminator == "selfsupervised" else {}
+        return {"loss_G": loss_G, "loss_D": loss_D, "r1": self.last_r1, **extra}
 
     def _update_ada(self, verdicts: torch.Tensor) -> None:
         """Move the augmentation probability toward D's overfitting target every ada_interval

@@ -58,6 +58,7 @@ class GANLoss:
         self.device, self.amp, self.world = device, amp, world
         self.gen_z, self.gen_aug, self.gen_noise = gen_z, gen_aug, gen_noise
         self.lecam = torch.zeros(3, device=device)  # LeCam's running logit means (lecam_anchors)
+        self.rebuild = torch.zeros((), device=device)  # the self-supervised D's last reconstruction error
 
     def autocast(self) -> AbstractContextManager:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
@@ -140,6 +141,7 @@ class GANLoss:
             loss = sum(D_LOSS[k](reals[k], fakes[k]) for k in reals)
         if rebuild is not None:
             loss = loss + REBUILD_WEIGHT * rebuild
+            self.rebuild = rebuild.detach()  # logged beside D's loss, which includes it
         # the logits that ADA, R1 and LeCam watch: the pixel D's where there is one
         watched = "logistic" if "logistic" in reals else "hinge"
         logits_real, logits_fake = reals[watched], fakes[watched]

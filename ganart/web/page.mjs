@@ -132,6 +132,7 @@ G.paint = async (values, t) => {
 G.drag = (...values) => {
   if (G.active) {
     G.lastDrag = performance.now();
+    moved = true;
     showCanvas(true);
     G.paint(values, G.lastDrag);
   } else document.querySelector("#server-render")?.click();
@@ -139,18 +140,39 @@ G.drag = (...values) => {
 
 // a slider's handle held down: the drag is under way however long the pointer rests on it.
 // Letting go ends it at once, so the release's exact image shows however fast it comes back.
+// Anything that can swallow the release (a context menu, the window losing focus) lets go too.
 let held = false;
-document.addEventListener("pointerdown", (e) => { held = Boolean(e.target.closest?.('input[type="range"]')); }, true);
+let moved = false; // since the press
+let deferred = false; // a server image came while held
+document.addEventListener("pointerdown", (e) => {
+  if (!e.isPrimary || e.button !== 0) return;
+  held = Boolean(e.target.closest?.('input[type="range"]'));
+  moved = deferred = false;
+}, true);
 const letGo = () => {
-  if (held) G.lastDrag = -Infinity;
+  if (!held) return;
   held = false;
+  G.lastDrag = -Infinity;
+  // nothing moved, so no release render will replace it: the image that waited is the exact one
+  if (deferred && !moved) showCanvas(false);
 };
-document.addEventListener("pointerup", letGo, true);
-document.addEventListener("pointercancel", letGo, true);
+for (const type of ["pointerup", "pointercancel", "lostpointercapture", "contextmenu"]) {
+  document.addEventListener(type, (e) => e.isPrimary !== false && letGo(), true);
+}
+window.addEventListener("blur", letGo);
+// Keys move a slider too, but Gradio sends a slider's release (the exact render, the history)
+// only on pointerup: a key let go sends it the same way.
+document.addEventListener("keyup", (e) => {
+  const range = e.target.closest?.('input[type="range"]');
+  if (!range || !/^(Arrow|Page|Home|End)/.test(e.key)) return;
+  G.lastDrag = -Infinity;
+  range.dispatchEvent(new PointerEvent("pointerup", { bubbles: true }));
+}, true);
 
 // the server sent an image: show it, unless a drag is under way (an image asked for before the
-// drag, or a release's image arriving during the next drag, would flicker back). Keys move a
-// slider without a pointer: 250 ms after the last key the drag counts as over.
+// drag, or a release's image arriving during the next drag, would flicker back). A key held
+// down repeats without a pointer: within 250 ms of the last move the drag is not over.
 G.showServer = () => {
   if (!held && !(performance.now() - (G.lastDrag ?? -1e9) < 250)) showCanvas(false);
+  else if (held) deferred = true;
 };
