@@ -132,7 +132,6 @@ G.paint = async (values, t) => {
 G.drag = (...values) => {
   if (G.active) {
     G.lastDrag = performance.now();
-    moved = true;
     showCanvas(true);
     G.paint(values, G.lastDrag);
   } else document.querySelector("#server-render")?.click();
@@ -142,19 +141,14 @@ G.drag = (...values) => {
 // Letting go ends it at once, so the release's exact image shows however fast it comes back.
 // Anything that can swallow the release (a context menu, the window losing focus) lets go too.
 let held = false;
-let moved = false; // since the press
-let deferred = false; // a server image came while held
 document.addEventListener("pointerdown", (e) => {
   if (!e.isPrimary || e.button !== 0) return;
   held = Boolean(e.target.closest?.('input[type="range"]'));
-  moved = deferred = false;
 }, true);
 const letGo = () => {
   if (!held) return;
   held = false;
   G.lastDrag = -Infinity;
-  // nothing moved, so no release render will replace it: the image that waited is the exact one
-  if (deferred && !moved) showCanvas(false);
 };
 for (const type of ["pointerup", "pointercancel", "lostpointercapture", "contextmenu"]) {
   document.addEventListener(type, (e) => e.isPrimary !== false && letGo(), true);
@@ -174,5 +168,4 @@ document.addEventListener("keyup", (e) => {
 // down repeats without a pointer: within 250 ms of the last move the drag is not over.
 G.showServer = () => {
   if (!held && !(performance.now() - (G.lastDrag ?? -1e9) < 250)) showCanvas(false);
-  else if (held) deferred = true;
 };
