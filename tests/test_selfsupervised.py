@@ -84,6 +84,14 @@ def test_the_decoders_learn_to_rebuild_the_reals_from_ds_features(shapes):
     assert D(img).shape == (8, 1)  # fakes and G's step: the logits alone, no decoder runs
 
 
+@pytest.mark.parametrize(("resolution", "painted"), [(16, 8), (64, 32), (256, 128), (512, 128)])
+def test_the_decoders_paint_half_the_image_size_up_to_128_px(resolution, painted):
+    D = tiny_d(resolution)
+    assert D.whole(torch.zeros(1, D.pixel.cfg.d_channels(8), 8, 8)).shape[-1] == painted
+    if D.part is not None:
+        assert D.part(torch.zeros(1, D.pixel.cfg.d_channels(16), 8, 8)).shape[-1] == painted
+
+
 def test_at_16_px_there_is_no_16_px_map_for_the_part_decoder():
     D = tiny_d(16)
     assert D.part is None

@@ -1,6 +1,6 @@
 """The self-supervised discriminator of FastGAN (Liu et al., ICLR 2021): ganart's residual D plus
 two small decoders that, on real images only, paint the whole image back from D's 8x8 features
-and a random quarter of it from its 16x16 features.
+and a random quarter of it from its 16x16 features, both at half the image size (up to 128 px).
 
 Rebuilding the image makes D keep a description of all of it, not only the few cues that tell
 today's fakes from reals; the authors found this is what lets a GAN train on ~1,000 images
@@ -18,7 +18,7 @@ from torch import nn
 from ..config import ModelConfig
 from ..models import Discriminator, EqualConv2d
 
-REBUILD_SIZE = 32  # px the decoders paint (FastGAN paints 128 px of 256-1024 px images)
+REBUILD_MAX = 128  # px: the decoders paint half the image size, up to this (FastGAN's 128 px)
 REBUILD_WEIGHT = 1.0  # the reconstruction's weight in D's loss, as published
 DECODER_WIDTH = 64
 
@@ -42,8 +42,9 @@ class SelfSupervisedDiscriminator(nn.Module):
         super().__init__()
         res = cfg.resolution  # 16 px or more (ModelConfig): there is an 8x8 map
         self.pixel = Discriminator(cfg)
-        self.whole = decoder(cfg.d_channels(8), min(REBUILD_SIZE, res))
-        self.part = decoder(cfg.d_channels(16), min(REBUILD_SIZE, res // 2)) if res >= 32 else None
+        size = min(res // 2, REBUILD_MAX)
+        self.whole = decoder(cfg.d_channels(8), size)
+        self.part = decoder(cfg.d_channels(16), size) if res >= 32 else None
 
     def forward(self, img: torch.Tensor) -> torch.Tensor:
         return self.pixel(img)
