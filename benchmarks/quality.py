@@ -151,9 +151,12 @@ def arm_name(kind: str) -> str:
     return kind.replace("+", "-")
 
 
-def score_arm(folder: Path, real: np.ndarray, n: int, curve_n: int, curve_only: bool = False) -> dict:
+def score_arm(folder: Path, real: np.ndarray, n: int, curve_n: int, curve_only: bool = False,
+              at_hours: float = 0.0) -> dict:
     """FID at curve_n for every snapshot (hours of training steps, images), then the full
-    scores of the newest one; its grid of the first 36 seeds goes to FOLDER/final-grid.png."""
+    scores of the newest one (or, with ``at_hours``, the one nearest that many hours: arms of
+    different lengths compared at equal time); its grid of the first 36 seeds goes to
+    FOLDER/final-grid.png (or grid-SNAPSHOT.png)."""
     from ganart import leakage
     from ganart.images import make_grid
     from ganart.sampler import Sampler
@@ -176,12 +179,14 @@ def score_arm(folder: Path, real: np.ndarray, n: int, curve_n: int, curve_only: 
               f"FID{curve_n} {fid:.2f}", flush=True)
     if curve_only:
         return {"curve": curve}
-    last = Sampler.load(str(snapshot_folders(folder)[-1]))
+    chosen = min(curve, key=lambda c: abs(c["hours"] - at_hours))["snapshot"] if at_hours else curve[-1]["snapshot"]
+    last = Sampler.load(str(folder / "snapshots" / chosen))
     fake = last.seed_images(n, psi=1.0)
     final = metrics.fid_kid(ref, metrics.features(fake)) | leakage.second_space(real, fake)
-    make_grid(list(map(Image.fromarray, fake[:36])), cols=6).save(folder / "final-grid.png")
+    grid = folder / ("final-grid.png" if chosen == curve[-1]["snapshot"] else f"grid-{chosen}.png")
+    make_grid(list(map(Image.fromarray, fake[:36])), cols=6).save(grid)
     meta = last.checkpoint.meta
-    return {"curve": curve, "final": final, "images": meta.images_seen,
+    return {"curve": curve, "final": final, "images": meta.images_seen, "grid": str(grid),
             "hours": meta.training.get("seconds", 0) / 3600}
 
 
@@ -193,10 +198,11 @@ def compare_discriminators(args: argparse.Namespace) -> None:
     if not args.score_only:
         train_arms(arms, out, args)
     real = load_dataset(args.data, Preprocess(resolution=TrainConfig.resolution))
-    results = {kind: score_arm(out / arm_name(kind), real, args.n, args.curve_n, args.curve_only) for kind in kinds}
+    results = {kind: score_arm(out / arm_name(kind), real, args.n, args.curve_n, args.curve_only, args.at_hours)
+               for kind in kinds}
     if args.curve_only:
         return
-    (out / "quality.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / args.json).write_text(json.dumps(results, indent=2) + "\n")
     print(f"\n| arm | images | hours of steps | FID{args.n} | random-CNN FD (floor) | class JS (floor) "
           "| precision | recall |\n| --- | --- | --- | --- | --- | --- | --- | --- |")
     for kind, r in results.items():
@@ -204,7 +210,7 @@ def compare_discriminators(args: argparse.Namespace) -> None:
         print(f"| {kind} | {r['images']:,} | {r['hours']:.2f} | {f['fid']:.2f} | {f['fd_random']:.2f} "
               f"({f['fd_random_floor']:.2f}) | {f['class_js']:.3f} ({f['class_js_floor']:.3f}) | "
               f"{f['precision']:.3f} | {f['recall']:.3f} |")
-    print(f"grids: {', '.join(str(out / arm_name(k) / 'final-grid.png') for k in kinds)}; {out / 'quality.json'}")
+    print(f"grids: {', '.join(r['grid'] for r in results.values())}; {out / args.json}")
 
 
 def main() -> None:
@@ -221,6 +227,9 @@ def main() -> None:
     ap.add_argument("--curve-n", type=int, default=500, help="with --discriminators: samples per curve FID")
     ap.add_argument("--score-only", action="store_true", help="with --discriminators: score the runs in --out")
     ap.add_argument("--curve-only", action="store_true", help="with --score-only: only the snapshots' curve FIDs")
+    ap.add_argument("--at-hours", type=float, default=0.0,
+                    help="with --score-only: fully score each arm's snapshot nearest this many hours (0: the newest)")
+    ap.add_argument("--json", default="quality.json", help="with --discriminators/--arm: the results file in --out")
     args = ap.parse_args()
     if args.discriminators or args.arm:
         return compare_discriminators(args)
