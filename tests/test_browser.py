@@ -129,6 +129,7 @@ def test_a_drag_paints_in_the_page_and_asks_the_server_nothing(page, url):
     request; the release then sends what the server owns (recipe, history)."""
     page.goto(url)
     wait_page_renders(page)
+    wait_image_change(page, "create-image", "")  # the server's first image is in (its file fetched)
     requests = []
     page.on("request", lambda r: requests.append(r.url))
     before = page.evaluate("window.ganart.paints")

@@ -141,14 +141,13 @@ G.drag = (...values) => {
 // Letting go ends it at once, so the release's exact image shows however fast it comes back.
 // Anything that can swallow the release (a context menu, the window losing focus) lets go too.
 let held = false;
+let keyHeld = false; // a key on a slider is down (it repeats without a pointer)
 document.addEventListener("pointerdown", (e) => {
   if (!e.isPrimary || e.button !== 0) return;
   held = Boolean(e.target.closest?.('input[type="range"]'));
 }, true);
 const letGo = () => {
-  if (!held) return;
-  held = false;
-  G.lastDrag = -Infinity;
+  held = keyHeld = false;
 };
 for (const type of ["pointerup", "pointercancel", "lostpointercapture", "contextmenu"]) {
   document.addEventListener(type, (e) => e.isPrimary !== false && letGo(), true);
@@ -156,16 +155,17 @@ for (const type of ["pointerup", "pointercancel", "lostpointercapture", "context
 window.addEventListener("blur", letGo);
 // Keys move a slider too, but Gradio sends a slider's release (the exact render, the history)
 // only on pointerup: a key let go sends it the same way.
+const sliderKey = (e) => /^(Arrow|Page|Home|End)/.test(e.key) && e.target.closest?.('input[type="range"]');
+document.addEventListener("keydown", (e) => { if (sliderKey(e)) keyHeld = true; }, true);
 document.addEventListener("keyup", (e) => {
-  const range = e.target.closest?.('input[type="range"]');
-  if (!range || !/^(Arrow|Page|Home|End)/.test(e.key)) return;
-  G.lastDrag = -Infinity;
+  const range = sliderKey(e);
+  if (!range) return;
+  keyHeld = false;
   range.dispatchEvent(new PointerEvent("pointerup", { bubbles: true }));
 }, true);
 
-// the server sent an image: show it, unless a drag is under way (an image asked for before the
-// drag, or a release's image arriving during the next drag, would flicker back). A key held
-// down repeats without a pointer: within 250 ms of the last move the drag is not over.
+// the server sent an image: show it, unless a drag (pointer or key) is under way: an image asked
+// for before the drag, or a release's image arriving during the next drag, would flicker back
 G.showServer = () => {
-  if (!held && !(performance.now() - (G.lastDrag ?? -1e9) < 250)) showCanvas(false);
+  if (!held && !keyHeld) showCanvas(false);
 };
