@@ -133,6 +133,10 @@ def _description(cfg: ModelConfig, m: CheckpointMeta, folder: Path) -> str:
             f"{cfg.mapping_layers}-layer mapping network from z ({cfg.z_dim}) to w ({cfg.w_dim}), synthesis "
             f"channels {g} from 4 px to {cfg.resolution} px, {cfg.num_ws} ws, "
             f"{'noise inputs' if cfg.use_noise else 'no noise inputs'}; {params / 1e6:.2f} M parameters.")
+    if cfg.classes:
+        text += (f" Self-conditioned on {cfg.classes} clusters of its training images (k-means of 8×8 colour "
+                 "thumbnails): z's space is cut into as many regions, one per cluster, and each z gets its "
+                 "region's learned embedding, so a seed still picks the whole image.")
     kind = m.training.get("discriminator", "residual")
     if (folder / DISCRIMINATOR_NAME).is_file():
         d = "-".join(str(cfg.d_channels(r)) for r in reversed(cfg.resolutions))

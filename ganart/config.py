@@ -56,6 +56,10 @@ class ModelConfig:
     mbstd_group: int = 4
     # G's widths from 4 px up, one per level; empty: the channel_base formula. D keeps its own.
     g_channels: tuple[int, ...] = ()
+    # > 0: z's space is cut into this many regions, one per cluster of the training images
+    # (ganart.training.clusters); G adds its region's learned embedding to z and D is told each
+    # image's cluster. G still maps z alone, so every caller of a conditional model is unchanged.
+    classes: int = 0
 
     def __post_init__(self) -> None:
         _check_int("resolution", self.resolution, 16, 512)
@@ -75,6 +79,7 @@ class ModelConfig:
         _check_int("d_channel_base", self.d_channel_base, 0, 1 << 20)
         _check_int("d_channel_max", self.d_channel_max, 0, 4096)
         _check_int("mbstd_group", self.mbstd_group, 1, 64)
+        _check_int("classes", self.classes, 0, 1024)
         if isinstance(self.g_channels, list):  # from JSON
             object.__setattr__(self, "g_channels", tuple(self.g_channels))
         if not isinstance(self.g_channels, tuple):
@@ -128,6 +133,7 @@ class ModelConfig:
     def generator_params(self) -> int:
         """Parameter count computed arithmetically (no tensors), for validation."""
         n = self.z_dim * self.w_dim + self.w_dim  # first mapping layer
+        n += self.classes * self.z_dim  # the regions' embeddings
         n += (self.mapping_layers - 1) * (self.w_dim * self.w_dim + self.w_dim)
         c4 = self.channels(4)
         n += c4 * 16  # learned constant

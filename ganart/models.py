@@ -223,20 +223,66 @@ class ModulatedConv2d(InferenceCache, nn.Module):
 
 
 class MappingNetwork(nn.Module):
-    """z [B, z_dim] -> w [B, w_dim]: normalise, then an MLP with a low learning rate."""
+    """z [B, z_dim] -> w [B, w_dim]: normalise, then an MLP with a low learning rate.
 
-    def __init__(self, z_dim: int, w_dim: int, layers: int, lr_mul: float) -> None:
+    With ``classes`` > 0 the normalised z first gets its region's embedding added: the regions
+    cut z's space by the largest of z . dirs[k] + bias[k] (fixed buffers; the biases are set by
+    ``set_class_bias`` so that each region is as likely as its cluster of training images). The
+    embeddings start at zero, so a conditional G starts out as the unconditional one.
+    """
+
+    def __init__(self, z_dim: int, w_dim: int, layers: int, lr_mul: float, classes: int = 0) -> None:
         super().__init__()
         dims = [z_dim] + [w_dim] * layers
         self.layers = nn.ModuleList(
             EqualLinear(a, b, lr_mul=lr_mul, act=True) for a, b in zip(dims[:-1], dims[1:])
         )
+        self.classes = classes
+        if classes:
+            g = torch.Generator().manual_seed(classes)
+            dirs = torch.randn(classes, z_dim, generator=g)
+            self.register_buffer("class_dirs", dirs / dirs.norm(dim=1, keepdim=True))
+            self.register_buffer("class_bias", torch.zeros(classes))
+            self.class_embed = nn.Parameter(torch.zeros(classes, z_dim))
+
+    @staticmethod
+    def normalize(z: torch.Tensor) -> torch.Tensor:
+        return z * torch.rsqrt(z.square().mean(dim=1, keepdim=True) + 1e-8)
+
+    def classes_of(self, z: torch.Tensor) -> torch.Tensor:
+        """The region (class) of each z [B, z_dim] -> int64 [B]; all 0 for an unconditional G."""
+        if not self.classes:
+            return torch.zeros(z.shape[0], dtype=torch.long, device=z.device)
+        return class_regions(self.normalize(z.float()), self.class_dirs, self.class_bias)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        x = z * torch.rsqrt(z.square().mean(dim=1, keepdim=True) + 1e-8)
+        x = self.normalize(z)
+        if self.classes:
+            x = x + self.class_embed[class_regions(x.float(), self.class_dirs, self.class_bias)].to(x.dtype)
         for layer in self.layers:
             x = layer(x)
         return x
+
+
+def class_regions(x: torch.Tensor, dirs: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """x [B, D] -> the index of the largest x . dirs[k] + bias[k], int64 [B]."""
+    return (x @ dirs.T + bias).argmax(dim=1)
+
+
+def fit_region_bias(dirs: torch.Tensor, priors: torch.Tensor, samples: int = 1 << 16, steps: int = 300,
+                    seed: int = 0) -> torch.Tensor:
+    """Biases that make region k of ``class_regions`` hold a share ``priors[k]`` of normal z's:
+    multiplicative steps on a fixed sample (seeded, so the same on every run and rank)."""
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(samples, dirs.shape[1], generator=g)
+    scores = MappingNetwork.normalize(z) @ dirs.T
+    target = priors.double() / priors.sum()
+    bias = torch.zeros(dirs.shape[0], dtype=torch.float64)
+    for _ in range(steps):
+        share = torch.bincount((scores.double() + bias).argmax(1), minlength=len(bias)).double() / samples
+        bias += 0.5 * (target.log() - share.clamp_min(0.5 / samples).log())
+        bias -= bias.mean()
+    return bias.float()
 
 
 class SynthesisBlock(nn.Module):
@@ -307,7 +353,7 @@ class Generator(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.mapping_net = MappingNetwork(cfg.z_dim, cfg.w_dim, cfg.mapping_layers, cfg.mapping_lr_mul)
+        self.mapping_net = MappingNetwork(cfg.z_dim, cfg.w_dim, cfg.mapping_layers, cfg.mapping_lr_mul, cfg.classes)
         self.synthesis_net = SynthesisNetwork(cfg)
         self.register_buffer("w_avg", torch.zeros(cfg.w_dim))
 
@@ -385,6 +431,8 @@ class Discriminator(nn.Module):
         self.conv = EqualConv2d(c4 + 1, c4, 3)
         self.fc = EqualLinear(c4 * 16, c4, act=True)
         self.out = EqualLinear(c4, 1)
+        if cfg.classes:  # the projection discriminator's class term (Miyato & Koyama 2018), from zero
+            self.class_embed = nn.Parameter(torch.zeros(cfg.classes, c4))
 
     def minibatch_std(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
@@ -396,15 +444,23 @@ class Discriminator(nn.Module):
         y = y.reshape(-1, 1, 1, 1).repeat(g, 1, h, w)
         return torch.cat([x, y], dim=1)
 
-    def forward(self, img: torch.Tensor, maps: list[torch.Tensor] | None = None) -> torch.Tensor:
-        """``maps``, if given, receives each block's output (R/2 px down to 4 px)."""
+    def forward(self, img: torch.Tensor, maps: list[torch.Tensor] | None = None,
+                labels: torch.Tensor | None = None) -> torch.Tensor:
+        """``maps``, if given, receives each block's output (R/2 px down to 4 px). ``labels`` [B]
+        (a conditional D's classes of the images) add each one's class embedding . features."""
         x = self.fromrgb(img)
         for block in self.blocks:
             x = block(x)
             if maps is not None:
                 maps.append(x)
         x = self.conv(self.minibatch_std(x))
-        return self.out(self.fc(x.flatten(1)))
+        h = self.fc(x.flatten(1))
+        out = self.out(h)
+        if labels is not None:
+            if not self.cfg.classes:
+                raise ValueError("labels given to an unconditional discriminator")
+            out = out + (self.class_embed[labels].to(h.dtype) * h).sum(dim=1, keepdim=True)
+        return out
 
 
 # --- growing a trained model --------------------------------------------------------------

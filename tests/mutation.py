@@ -24,6 +24,7 @@ CORE = ["tests/test_latent.py", "tests/test_golden.py", "tests/test_sampler.py",
 TRAIN = ["tests/test_train.py"]
 PROJECTED = ("tests/test_projected.py",)
 SELFSUP = ("tests/test_selfsupervised.py",)
+CLUSTERS = ("tests/test_clusters.py",)
 
 
 @dataclass(frozen=True)
@@ -243,8 +244,24 @@ MUTANTS = [
            "self.part(quarter(by_size[16], q))", "self.part(quarter(by_size[16], 3 - q))", SELFSUP),
     Mutant("the quarter of a map is transposed", "ganart/training/selfsupervised.py", "row, col = divmod(q, 2)",
            "col, row = divmod(q, 2)", SELFSUP),
-    Mutant("the reals skip the decoders", "ganart/training/loss.py", "reals = self.logits(real_aug, rebuild=True)",
-           "reals = self.logits(real_aug)", SELFSUP),
+    Mutant("the reals skip the decoders", "ganart/training/loss.py",
+           "reals = self.logits(real_aug, labels, rebuild=True)", "reals = self.logits(real_aug, labels)", SELFSUP),
+    # self-conditioning
+    Mutant("fakes are judged without their class", "ganart/training/loss.py",
+           "fakes = self.logits(fake_aug, fake_labels)", "fakes = self.logits(fake_aug)", CLUSTERS),
+    Mutant("reals are judged without their class", "ganart/training/loss.py",
+           "reals = self.logits(real_aug, labels, rebuild=True)", "reals = self.logits(real_aug, rebuild=True)",
+           CLUSTERS),
+    Mutant("z's regions are not sized to the clusters", "ganart/training/loop.py",
+           "clusters.condition(G, labels)", "pass", CLUSTERS),
+    Mutant("region biases step the wrong way", "ganart/models.py", "bias += 0.5 * (target.log()",
+           "bias -= 0.5 * (target.log()", CLUSTERS),
+    Mutant("clusters are not numbered by size", "ganart/training/clusters.py",
+           "order = torch.argsort(-torch.bincount(labels, minlength=k), stable=True)", "order = torch.arange(k)",
+           CLUSTERS),
+    Mutant("G ignores its region's embedding", "ganart/models.py",
+           "x = x + self.class_embed[class_regions(x.float(), self.class_dirs, self.class_bias)].to(x.dtype)",
+           "x = x", CLUSTERS),
     # metrics
     Mutant("Inception sees nearest-neighbour resizes", "ganart/metrics.py", 'mode="bilinear", align_corners=False',
            'mode="nearest"', ("tests/test_metrics.py",)),

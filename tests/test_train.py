@@ -745,7 +745,7 @@ def test_relativistic_loss_pairs_reals_and_fakes(tmp_path, shapes):
     loss_D, _, verdicts = t.loss.accumulate_D(real, 0.0, do_r1=False, track_w_avg=False)
     _set_rng_states(t, states)
     with torch.no_grad():
-        fake = t.loss.run_G(4, track_w_avg=False)
+        fake, _ = t.loss.run_G(4, track_w_avg=False)
         expected = F.softplus(t.D(fake).float() - t.D(real).float()).mean()
         margins = t.D(real).float() - t.D(fake).float()
     assert loss_D.item() == pytest.approx(expected.item(), rel=1e-4)  # D: fakes below their paired reals
@@ -760,10 +760,10 @@ def test_relativistic_loss_pairs_reals_and_fakes(tmp_path, shapes):
     with torch.no_grad():
         t.D.out.bias -= 5.0
     states = _rng_states(t)
-    loss_G = t.loss.accumulate_G(4, 0.0, real)
+    loss_G = t.loss.accumulate_G(4, 0.0, (real, None))
     _set_rng_states(t, states)
     with torch.no_grad():
-        expected = F.softplus(t.D(real).float() - t.D(t.loss.run_G(4, track_w_avg=False)).float()).mean()
+        expected = F.softplus(t.D(real).float() - t.D(t.loss.run_G(4, track_w_avg=False)[0]).float()).mean()
     assert loss_G.item() == pytest.approx(expected.item(), rel=1e-4)  # G: the reverse
     # R2 beside R1: the penalty of a regularised step is larger than R1 alone would be
     _, r1_r2, _ = t.loss.accumulate_D(real, 0.0, do_r1=True, track_w_avg=False)

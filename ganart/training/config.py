@@ -77,6 +77,10 @@ class TrainConfig:
     # residual+projected: the projected heads' rate (the published one; like --lr-d, it takes
     # lazy R1's correction, r1_interval / (r1_interval + 1), as one optimiser steps both)
     lr_heads: float = 0.0002
+    # Self-conditioning (ganart.training.clusters): the images' k-means clusters of 8x8 colour
+    # thumbnails become classes; D judges each image with its cluster, and each fake's cluster is
+    # the region of z it came from, so G has to cover every cluster. 0: off (unconditional).
+    clusters: int = 0
     mbstd_group: int = ModelConfig.mbstd_group  # D's minibatch-std group: larger sees more of the batch's diversity
     # length
     # Global batch, split across ranks; 0: 8 per rank on CPU, 32 per rank on CUDA. On the CPU
@@ -181,6 +185,11 @@ class TrainConfig:
         if self.loss == "relativistic" and uses_feature_network(self.discriminator):
             raise ValueError("loss relativistic pairs the residual D's logits: use it with --discriminator "
                              "residual or selfsupervised")
+        if not 0 <= self.clusters <= 1024:
+            raise ValueError(f"clusters must be in [0, 1024], got {self.clusters}")
+        if self.clusters and self.discriminator == "projected":
+            raise ValueError("clusters conditions the residual D: use it with --discriminator residual, "
+                             "residual+projected or selfsupervised")
         if self.feature_size % 32 or not 64 <= self.feature_size <= 512:
             raise ValueError(f"feature_size must be a multiple of 32 in [64, 512], got {self.feature_size}")
         if self.amp not in ("auto", "bf16", "off"):
@@ -215,7 +224,7 @@ class TrainConfig:
             mapping_layers=self.mapping_layers, channel_base=self.channel_base,
             channel_max=self.channel_max, use_noise=self.use_noise, mbstd_group=self.mbstd_group,
             d_channel_base=self.d_channel_base, d_channel_max=self.d_channel_max,
-            g_channels=parse_widths(self.g_channels),
+            g_channels=parse_widths(self.g_channels), classes=self.clusters,
         )
 
 

@@ -224,13 +224,18 @@ def to_model_range(pixels: torch.Tensor) -> torch.Tensor:
 class ImageBatches:
     """Samples training batches from an in-memory uint8 array with its own generator.
 
-    Returns float tensors [B, 3, R, R] in [-1, 1]; ``mirror`` flips half of them.
+    Returns float tensors [B, 3, R, R] in [-1, 1]; ``mirror`` flips half of them. With
+    ``labels`` (int [N], e.g. cluster labels), ``sample_labelled`` also returns the batch's.
     """
 
-    def __init__(self, images: np.ndarray, device: torch.device, seed: int = 0, mirror: bool = False) -> None:
+    def __init__(self, images: np.ndarray, device: torch.device, seed: int = 0, mirror: bool = False,
+                 labels: np.ndarray | None = None) -> None:
         # uint8 [N, R, R, 3], kept as given: on the CPU it shares `images`' memory (a channels-
         # first copy would hold the set twice); each batch is made channels-first instead
         self.images = torch.from_numpy(np.ascontiguousarray(images)).to(device)
+        if labels is not None and len(labels) != len(images):
+            raise ValueError(f"{len(labels)} labels for {len(images)} images")
+        self.labels = None if labels is None else torch.as_tensor(labels, dtype=torch.long).to(device)
         self.mirror = mirror
         self.generator = torch.Generator(device="cpu").manual_seed(seed)
 
@@ -238,9 +243,12 @@ class ImageBatches:
         return self.images.shape[0]
 
     def sample(self, batch: int) -> torch.Tensor:
-        idx = torch.randint(len(self), (batch,), generator=self.generator)
-        x = to_model_range(self.images[idx.to(self.images.device)].permute(0, 3, 1, 2).contiguous())
+        return self.sample_labelled(batch)[0]
+
+    def sample_labelled(self, batch: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        idx = torch.randint(len(self), (batch,), generator=self.generator).to(self.images.device)
+        x = to_model_range(self.images[idx].permute(0, 3, 1, 2).contiguous())
         if self.mirror:
             flip = torch.rand(batch, generator=self.generator) < 0.5
             x = torch.where(flip.to(x.device)[:, None, None, None], x.flip(3), x)
-        return x
+        return x, None if self.labels is None else self.labels[idx]

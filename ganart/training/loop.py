@@ -31,8 +31,8 @@ from ..images import make_grid, to_images
 from ..latent import seeds_to_z
 from ..models import Discriminator, Generator, count_params
 from ..progress import progress as progress_bar
+from . import clusters, lineage, snapshot
 from . import distributed as dist
-from . import lineage, snapshot
 from .config import TrainConfig, lr_scale, uses_feature_network
 from .data import ImageBatches, Preprocess, load_dataset
 from .hardware import default_batch, emulated_bf16_warning, training_device, use_bf16
@@ -162,7 +162,14 @@ class Trainer:
         if len(images) < self.local_batch:
             raise ValueError(f"{self.cfg.data}: {len(images)} images is fewer than the batch of {self.local_batch}")
         self.real = images  # uint8 [N, R, R, 3], the reference set for --eval-every
-        self.data = ImageBatches(images, self.device, seed=self.cfg.seed * 1000 + self.rank, mirror=self.cfg.mirror)
+        labels = None
+        if self.cfg.clusters:
+            labels = clusters.cluster_labels(images, self.cfg.clusters, seed=self.cfg.seed)
+            if self.resume_from is None and "init_from" not in self.progress.extra:
+                for G in (self.G, self.G_ema):  # a resumed or fine-tuned G keeps its own regions
+                    clusters.condition(G, labels)
+        self.data = ImageBatches(images, self.device, seed=self.cfg.seed * 1000 + self.rank, mirror=self.cfg.mirror,
+                                 labels=labels)
 
     def param_counts(self) -> dict[str, int]:
         return {"G": count_params(self.G), "D": count_params(self.D)}
@@ -182,13 +189,14 @@ class Trainer:
             # Alternate: G moves first, then D learns against the updated G (StyleGAN2-ADA's order).
             # A non-finite step is caught below and rolled back, G included.
             self.opt_G.zero_grad(set_to_none=True)
-            paired = self.data.sample(b) if cfg.loss == "relativistic" else None
+            paired = self.data.sample_labelled(b) if cfg.loss == "relativistic" else None
             loss_G = self.loss.accumulate_G(b, p.aug_p, paired)
             dist.all_reduce_grads(list(self.G.parameters()), self.world)
             self.opt_G.step()
         self.opt_D.zero_grad(set_to_none=True)
         do_r1 = p.step % cfg.r1_interval == 0 and cfg.gamma > 0
-        loss_D, r1, verdicts = self.loss.accumulate_D(self.data.sample(b), p.aug_p, do_r1, self.g_trains)
+        real, labels = self.data.sample_labelled(b)
+        loss_D, r1, verdicts = self.loss.accumulate_D(real, p.aug_p, do_r1, self.g_trains, labels)
 
         finite = float(torch.isfinite(loss_G + loss_D).item())  # the step's one host sync
         if dist.all_reduce_scalar(finite, self.world, self.device) < self.world:

@@ -63,11 +63,13 @@ class GANLoss:
     def autocast(self) -> AbstractContextManager:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
 
-    def run_G(self, b: int, track_w_avg: bool) -> torch.Tensor:
-        """``b`` fresh images; with probability ``style_mixing`` the layers from a random cut on
-        take a second latent's w. ``track_w_avg``: move G's mean w toward this batch's."""
+    def run_G(self, b: int, track_w_avg: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``b`` fresh images and, for a conditional G, their classes (the regions of their z);
+        with probability ``style_mixing`` the layers from a random cut on take a second latent's
+        w. ``track_w_avg``: move G's mean w toward this batch's."""
         cfg = self.cfg
         z = torch.randn(b, cfg.z_dim, generator=self.gen_z).to(self.device)
+        labels = self.G.mapping_net.classes_of(z) if self.G.cfg.classes else None
         with self.autocast():
             ws = self.G.mapping(z)
             if cfg.style_mixing > 0:
@@ -80,38 +82,43 @@ class GANLoss:
             if track_w_avg:
                 with torch.no_grad():
                     self.G.w_avg.copy_(ws[:, 0].float().mean(0).lerp(self.G.w_avg, W_AVG_DECAY))
-            return self.G.synthesis(ws, noise_mode="random", generator=self.gen_noise)
+            return self.G.synthesis(ws, noise_mode="random", generator=self.gen_noise), labels
 
-    def logits(self, img: torch.Tensor, rebuild: bool = False) -> dict[str, torch.Tensor]:
+    def logits(self, img: torch.Tensor, labels: torch.Tensor | None = None,
+               rebuild: bool = False) -> dict[str, torch.Tensor]:
         """D's logits on augmented images, by the loss they take: "logistic" (the residual D) and/or
         "hinge" (the projected D; beside the residual one it also gets its own DiffAugment).
-        ``rebuild`` (reals): the self-supervised D's reconstruction loss comes too, as "rebuild"."""
+        ``rebuild`` (reals): the self-supervised D's reconstruction loss comes too, as "rebuild".
+        ``labels``: the images' classes, for a conditional (pixel) D."""
         kind = self.cfg.discriminator
         with self.autocast():
             if kind == "selfsupervised" and rebuild:
-                logits, error = self.D.judge_and_rebuild(img, self.gen_aug)
+                logits, error = self.D.judge_and_rebuild(img, self.gen_aug, labels)
                 return {"logistic": logits.float(), "rebuild": error}
             if kind in ("residual", "selfsupervised"):
-                return {"logistic": self.D(img).float()}
+                return {"logistic": self.D(img, labels=labels).float()}
             if kind == "projected":
                 return {"hinge": self.D(img).float()}
             feature_img = augment(img, 1.0, FEATURE_POLICY, self.gen_aug)
-            return {"logistic": self.D.pixel(img).float(), "hinge": self.D.projected(feature_img).float()}
+            return {"logistic": self.D.pixel(img, labels=labels).float(),
+                    "hinge": self.D.projected(feature_img).float()}
 
-    def run_D(self, img: torch.Tensor, aug_p: float) -> dict[str, torch.Tensor]:
-        return self.logits(augment(img, aug_p, self.cfg.policy, self.gen_aug))
+    def run_D(self, img: torch.Tensor, aug_p: float, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        return self.logits(augment(img, aug_p, self.cfg.policy, self.gen_aug), labels)
 
-    def accumulate_G(self, b: int, aug_p: float, real: torch.Tensor | None = None) -> torch.Tensor:
+    def accumulate_G(self, b: int, aug_p: float,
+                     real: tuple[torch.Tensor, torch.Tensor | None] | None = None) -> torch.Tensor:
         """G's loss (-log D(G(z)) for the logistic D, -D(G(z)) for the hinge one; with the
-        relativistic loss, softplus(D(x) - D(G(z))) on ``real`` x), with its gradients in G
-        (D's weights are left untouched)."""
+        relativistic loss, softplus(D(x) - D(G(z))) on the ``real`` (x, its labels)), with its
+        gradients in G (D's weights are left untouched)."""
         self.D.requires_grad_(False)
         try:
-            out = self.run_D(self.run_G(b, track_w_avg=True), aug_p)
+            fake, labels = self.run_G(b, track_w_avg=True)
+            out = self.run_D(fake, aug_p, labels)
             if self.cfg.loss == "relativistic":
                 assert real is not None, "the relativistic loss pairs each fake with a real"
                 with torch.no_grad():
-                    real_logits = self.run_D(real, aug_p)["logistic"]
+                    real_logits = self.run_D(real[0], aug_p, real[1])["logistic"]
                 loss = F.softplus(real_logits - out["logistic"]).mean()
             else:
                 loss = sum(G_LOSS[k](v) for k, v in out.items())
@@ -120,21 +127,22 @@ class GANLoss:
             self.D.requires_grad_(True)
         return loss.detach()
 
-    def accumulate_D(self, real: torch.Tensor, aug_p: float, do_r1: bool,
-                     track_w_avg: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """D's loss on ``real`` and as many fresh fakes, with its gradients in D.
+    def accumulate_D(self, real: torch.Tensor, aug_p: float, do_r1: bool, track_w_avg: bool,
+                     labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """D's loss on ``real`` (with its ``labels`` for a conditional D) and as many fresh fakes,
+        with its gradients in D.
         -> (loss, the gradient penalty or 0: R1, plus R2 with the relativistic loss, what ADA
         watches: D's logits on the reals, or with the relativistic loss each real's margin over its
         paired fake, as only differences of logits mean anything there)."""
         cfg = self.cfg
         relativistic = cfg.loss == "relativistic"
         with torch.no_grad():
-            fake = self.run_G(real.shape[0], track_w_avg)
+            fake, fake_labels = self.run_G(real.shape[0], track_w_avg)
         real_aug = augment(real, aug_p, cfg.policy, self.gen_aug).detach().requires_grad_(do_r1)
-        reals = self.logits(real_aug, rebuild=True)
+        reals = self.logits(real_aug, labels, rebuild=True)
         rebuild = reals.pop("rebuild", None)
         fake_aug = augment(fake, aug_p, cfg.policy, self.gen_aug).detach().requires_grad_(do_r1 and relativistic)
-        fakes = self.logits(fake_aug)
+        fakes = self.logits(fake_aug, fake_labels)
         if relativistic:
             loss = F.softplus(fakes["logistic"] - reals["logistic"]).mean()
         else:

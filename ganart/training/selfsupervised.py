@@ -46,14 +46,15 @@ class SelfSupervisedDiscriminator(nn.Module):
         self.whole = decoder(cfg.d_channels(8), size)
         self.part = decoder(cfg.d_channels(16), size) if res >= 32 else None
 
-    def forward(self, img: torch.Tensor) -> torch.Tensor:
-        return self.pixel(img)
+    def forward(self, img: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.pixel(img, labels=labels)
 
-    def judge_and_rebuild(self, img: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    def judge_and_rebuild(self, img: torch.Tensor, generator: torch.Generator,
+                          labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """-> (logits [B, 1], L1 of the whole image at the decoder's size plus, at 32 px or more,
         of one quarter: the same quarter for the batch, drawn from ``generator``)."""
         maps: list[torch.Tensor] = []
-        logits = self.pixel(img, maps)
+        logits = self.pixel(img, maps, labels)
         by_size = {m.shape[-1]: m for m in maps}
         loss = rebuild_error(self.whole(by_size[8]), img)
         if self.part is not None:

@@ -1,0 +1,75 @@
+"""Cluster labels for a set without labels, for ``--clusters K`` (self-conditioning, as in Liu et
+al., "Diverse Image Generation via Self-Conditioned GANs", CVPR 2020): D is told which cluster
+each real image is in, and each fake's cluster is the region of z's space it was drawn from
+(``models.MappingNetwork``), so G is pushed to fill every cluster, the rare ones too.
+
+The clusters are k-means of 8x8 colour thumbnails: no pretrained network (the metrics' feature
+spaces stay untouched), nothing learnt, and the same labels every time the same images are
+loaded, so a resumed run needs nothing saved. They group images by colour and layout.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..models import Generator, fit_region_bias
+
+THUMB = 8  # px: the thumbnails that are clustered
+KMEANS_STEPS = 50
+
+
+def thumbnails(images: np.ndarray) -> torch.Tensor:
+    """uint8 [N, R, R, 3] (R a multiple of THUMB) -> float64 [N, THUMB * THUMB * 3] in [0, 1]:
+    each thumbnail pixel the mean of its R/THUMB square."""
+    n, r = images.shape[0], images.shape[1]
+    f = r // THUMB
+    x = torch.from_numpy(np.ascontiguousarray(images)).double().div_(255)
+    return x.reshape(n, THUMB, f, THUMB, f, -1).mean(dim=(2, 4)).reshape(n, -1)
+
+
+def kmeans(x: torch.Tensor, k: int, seed: int = 0, steps: int = KMEANS_STEPS) -> torch.Tensor:
+    """k-means++ seeding, then Lloyd steps on x [N, F] -> centroids [k, F]. A cluster that empties
+    takes the point farthest from its centroid, so every cluster keeps at least one point."""
+    n = x.shape[0]
+    if not 1 <= k <= n:
+        raise ValueError(f"clusters must be between 1 and the number of images ({n}), got {k}")
+    g = torch.Generator().manual_seed(seed)
+    centroids = x[torch.randint(n, (1,), generator=g)]
+    for _ in range(1, k):
+        d2 = torch.cdist(x, centroids).min(dim=1).values.square()
+        pick = torch.multinomial(d2 / d2.sum(), 1, generator=g) if d2.sum() > 0 else torch.randint(n, (1,), generator=g)
+        centroids = torch.cat([centroids, x[pick]])
+    for _ in range(steps):
+        dist = torch.cdist(x, centroids)
+        labels = dist.argmin(dim=1)
+        counts = torch.bincount(labels, minlength=k)
+        sums = torch.zeros_like(centroids).index_add_(0, labels, x)
+        new = sums / counts.clamp_min(1)[:, None]
+        far = dist.gather(1, labels[:, None]).squeeze(1)
+        for empty in torch.nonzero(counts == 0).flatten().tolist():
+            i = far.argmax()
+            new[empty], far[i] = x[i], -1.0
+        if torch.equal(new, centroids):
+            break
+        centroids = new
+    return centroids
+
+
+def cluster_labels(images: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """uint8 [N, R, R, 3] -> int64 [N]: each image's cluster among ``k``, numbered by size
+    (0 the largest), the same for the same images."""
+    x = thumbnails(images)
+    labels = torch.cdist(x, kmeans(x, k, seed)).argmin(dim=1)
+    order = torch.argsort(-torch.bincount(labels, minlength=k), stable=True)
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(k)
+    return rank[labels].numpy()
+
+
+def condition(G: Generator, labels: np.ndarray) -> None:
+    """Make each of G's z regions as likely as its cluster is among ``labels``."""
+    net = G.mapping_net
+    counts = torch.bincount(torch.from_numpy(labels), minlength=net.classes).double()
+    bias = fit_region_bias(net.class_dirs.cpu(), counts.clamp_min(0.5))
+    net.class_bias.copy_(bias.to(net.class_bias.device))

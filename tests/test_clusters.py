@@ -1,0 +1,178 @@
+"""Self-conditioning (--clusters): k-means labels for a folder without labels, z's regions sized
+to the clusters, the conditional G and D, and the runs that train them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ganart.card import card_text
+from ganart.checkpoint import load_checkpoint
+from ganart.config import ModelConfig
+from ganart.models import Discriminator, Generator, MappingNetwork, class_regions, fit_region_bias
+from ganart.sampler import Sampler
+from ganart.training import TrainConfig, Trainer
+from ganart.training.clusters import cluster_labels, kmeans, thumbnails
+
+TINY = dict(resolution=16, z_dim=32, w_dim=32, mapping_layers=2, channel_base=256, channel_max=32,
+            batch=4, grid=4, r1_interval=2, ada_interval=2, aug_p=0.5, ada_kimg=1.0, log_every=1)
+SMALL = ModelConfig(resolution=16, z_dim=32, w_dim=32, channel_base=256, channel_max=32)
+
+
+@pytest.fixture(autouse=True)
+def env(train_env):
+    pass
+
+
+def trainer(tmp_path: Path, data: Path, name: str = "run", **kw) -> Trainer:
+    return Trainer(TrainConfig.create(data=str(data), out=str(tmp_path / name), **{**TINY, **kw}))
+
+
+def coloured(sizes: list[int], seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Noisy flat images of one colour per group: uint8 [N, 16, 16, 3] and each one's group."""
+    rng = np.random.default_rng(seed)
+    colours = [(230, 30, 30), (30, 230, 30), (30, 30, 230), (230, 230, 30)]
+    imgs, groups = [], []
+    for g, n in enumerate(sizes):
+        base = np.array(colours[g], dtype=np.int16)
+        for _ in range(n):
+            imgs.append(np.clip(base + rng.integers(-20, 21, (16, 16, 3)), 0, 255).astype(np.uint8))
+            groups.append(g)
+    order = rng.permutation(len(imgs))
+    return np.stack(imgs)[order], np.array(groups)[order]
+
+
+def test_clusters_find_the_groups_numbered_by_size_and_the_same_every_time():
+    imgs, groups = coloured([5, 15, 10])
+    labels = cluster_labels(imgs, 3)
+    # group 1 (15 images) is cluster 0, group 2 (10) cluster 1, group 0 (5) cluster 2
+    assert labels.tolist() == [{1: 0, 2: 1, 0: 2}[g] for g in groups]
+    assert np.array_equal(cluster_labels(imgs, 3), labels)
+    imgs, _ = coloured([3, 12, 7, 20])
+    for seed in range(4):  # k-means++ picks its seeds in another order each time; the numbering holds
+        assert np.bincount(cluster_labels(imgs, 4, seed=seed)).tolist() == [20, 12, 7, 3]
+    assert thumbnails(imgs).shape == (30, 8 * 8 * 3)
+
+
+def test_every_cluster_keeps_an_image():
+    # more clusters than the data has groups: the extra ones take far-off images, none stays empty
+    imgs, _ = coloured([10, 10])
+    labels = cluster_labels(imgs, 5)
+    assert sorted(np.unique(labels).tolist()) == [0, 1, 2, 3, 4]
+    x = torch.rand(7, 4, dtype=torch.float64)
+    assert kmeans(x, 7).shape == (7, 4)
+
+
+def test_bad_cluster_counts_are_clear_errors(shapes):
+    with pytest.raises(ValueError, match=r"clusters must be between 1 and the number of images \(4\), got 5"):
+        kmeans(torch.rand(4, 3, dtype=torch.float64), 5)
+    with pytest.raises(ValueError, match=r"clusters must be in \[0, 1024\], got -1"):
+        TrainConfig(clusters=-1)
+    with pytest.raises(ValueError, match="clusters conditions the residual D"):
+        TrainConfig.create(clusters=4, discriminator="projected")
+    with pytest.raises(ValueError, match="classes must be in"):
+        ModelConfig(classes=5000)
+
+
+def test_z_regions_take_the_clusters_shares():
+    dirs = torch.nn.functional.normalize(torch.randn(6, 32, generator=torch.Generator().manual_seed(3)), dim=1)
+    priors = torch.tensor([40.0, 25, 15, 10, 7, 3])
+    bias = fit_region_bias(dirs, priors)
+    z = torch.randn(40_000, 32, generator=torch.Generator().manual_seed(99))  # not the fitting sample
+    share = torch.bincount(class_regions(MappingNetwork.normalize(z), dirs, bias), minlength=6) / len(z)
+    assert torch.allclose(share, priors / priors.sum(), atol=0.012), share
+
+
+def test_a_conditional_g_and_d_start_as_the_unconditional_ones():
+    torch.manual_seed(0)
+    G0, D0 = Generator(SMALL), Discriminator(SMALL)
+    cond = ModelConfig(**(SMALL.to_dict() | {"classes": 3}))
+    torch.manual_seed(0)
+    G, D = Generator(cond), Discriminator(cond)
+    assert sum(p.numel() for p in G.parameters()) == cond.generator_params()
+    z = torch.randn(6, 32, generator=torch.Generator().manual_seed(1))
+    img = torch.randn(6, 3, 16, 16, generator=torch.Generator().manual_seed(2))
+    labels = G.mapping_net.classes_of(z)
+    with torch.no_grad():
+        assert torch.equal(G(z), G0(z))  # the embeddings start at zero
+        assert torch.equal(D(img, labels=labels), D0(img))
+        G.mapping_net.class_embed.normal_()
+        D.class_embed.normal_()
+        assert not torch.allclose(G(z), G0(z))
+        # D adds each image's class embedding . its features
+        h = D.fc(D.conv(D.minibatch_std(torch.nn.Sequential(D.fromrgb, *D.blocks)(img))).flatten(1))
+        expect = D0(img) + (D.class_embed[labels] * h).sum(1, keepdim=True)
+        assert torch.allclose(D(img, labels=labels), expect, atol=1e-5)
+    with pytest.raises(ValueError, match="labels given to an unconditional discriminator"):
+        D0(img, labels=labels)
+    assert G0.mapping_net.classes_of(z).tolist() == [0] * 6
+
+
+@pytest.mark.parametrize("flags", [{}, {"loss": "relativistic"}, {"discriminator": "selfsupervised",
+                                                                   "resolution": 32}])
+def test_a_clustered_run_trains_both_embeddings_and_resumes_exactly(tmp_path, shapes, flags):
+    straight = trainer(tmp_path, shapes, "straight", max_steps=4, clusters=3, **flags)
+    straight.fit()
+    net = straight.G.mapping_net
+    labels = cluster_labels(straight.real, 3)
+    assert torch.equal(straight.data.labels, torch.from_numpy(labels))
+    # the regions were sized to the clusters before training (G_ema keeps the same cut)
+    expect = fit_region_bias(net.class_dirs, torch.bincount(torch.from_numpy(labels), minlength=3).double())
+    assert torch.equal(net.class_bias, expect) and torch.equal(straight.G_ema.mapping_net.class_bias, expect)
+    D = getattr(straight.D, "pixel", straight.D)
+    assert net.class_embed.abs().sum() > 0 and D.class_embed.abs().sum() > 0  # both learnt
+    first = trainer(tmp_path, shapes, "split", max_steps=2, clusters=3, **flags)
+    first.fit()
+    second = trainer(tmp_path, shapes, "split", max_steps=4, clusters=3, resume="auto", **flags)
+    second.fit()
+    a, b = straight.state_tensors()[0], second.state_tensors()[0]
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_fakes_are_judged_with_the_class_of_their_z(tmp_path, shapes):
+    t = trainer(tmp_path, shapes, clusters=3)
+    t.load_data()
+    with torch.no_grad():
+        t.G.mapping_net.class_bias.copy_(torch.tensor([0.0, 0.0, 50.0]))  # every z in region 2
+        _, labels = t.loss.run_G(4, track_w_avg=False)
+    assert labels.tolist() == [2, 2, 2, 2]
+
+
+def test_a_clustered_checkpoint_samples_and_says_so(tmp_path, shapes):
+    t = trainer(tmp_path, shapes, max_steps=2, clusters=3)
+    t.fit()
+    out = tmp_path / "run"
+    assert load_checkpoint(str(out)).config.classes == 3
+    s = Sampler.load(str(out))
+    a, b = np.asarray(s.generate(seed=5, psi=0.7)), np.asarray(Sampler.load(str(out)).generate(seed=5, psi=0.7))
+    assert np.array_equal(a, b) and a.shape == (16, 16, 3)
+    assert "Self-conditioned on 3 clusters" in card_text(out)
+    assert "--clusters 3" in load_checkpoint(str(out)).meta.training["command"]
+
+
+def test_reals_and_fakes_are_judged_with_their_own_classes(tmp_path, shapes):
+    import torch.nn.functional as F
+
+    t = trainer(tmp_path, shapes, clusters=3, aug_p=0.0, ada_target=0.0, amp="off", style_mixing=0.0)
+    t.load_data()
+    with torch.no_grad():
+        t.D.class_embed.normal_()  # so that a wrong class moves the logits
+    real, real_labels = t.data.sample_labelled(4)
+    gens = (t.loss.gen_z, t.loss.gen_aug, t.loss.gen_noise)
+    states = [g.get_state() for g in gens]
+    loss_D = t.loss.accumulate_D(real, 0.0, do_r1=False, track_w_avg=False, labels=real_labels)[0]
+    loss_G = t.loss.accumulate_G(4, 0.0)
+    for g, s in zip(gens, states):
+        g.set_state(s)
+    with torch.no_grad():
+        fake, fake_labels = t.loss.run_G(4, track_w_avg=False)
+        expect_D = F.softplus(t.D(fake, labels=fake_labels)).mean() + F.softplus(-t.D(real, labels=real_labels)).mean()
+        fake2, labels2 = t.loss.run_G(4, track_w_avg=False)
+        expect_G = F.softplus(-t.D(fake2, labels=labels2)).mean()
+    assert loss_D.item() == pytest.approx(expect_D.item(), rel=1e-5)
+    assert loss_G.item() == pytest.approx(expect_G.item(), rel=1e-5)
