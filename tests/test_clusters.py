@@ -176,3 +176,15 @@ def test_reals_and_fakes_are_judged_with_their_own_classes(tmp_path, shapes):
         expect_G = F.softplus(-t.D(fake2, labels=labels2)).mean()
     assert loss_D.item() == pytest.approx(expect_D.item(), rel=1e-5)
     assert loss_G.item() == pytest.approx(expect_G.item(), rel=1e-5)
+
+
+def test_resuming_with_other_clusters_names_the_flag(tmp_path, shapes, capsys):
+    from ganart.cli import main
+
+    flags = ["train", "--data", str(shapes), "--out", str(tmp_path / "run"),
+             *[f"--{k.replace('_', '-')}={v}" for k, v in TINY.items()]]
+    assert main([*flags, "--max-steps", "1"]) == 0  # unconditional
+    capsys.readouterr()
+    assert main([*flags, "--clusters", "3", "--max-steps", "2", "--resume", "auto"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot resume" in err and "clusters=0 (this run: 3)" in err and "Traceback" not in err

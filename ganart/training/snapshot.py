@@ -75,9 +75,10 @@ def read_state(folder: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
 
 def shape_problem(saved: dict[str, Any], config: dict[str, Any]) -> str | None:
     """How a snapshot's model-shape flags differ from this run's, or None (mbstd_group changes
-    no parameter, so it may differ)."""
-    diff = [f"{k}={saved[k]!r} (this run: {v!r})" for k, v in config.items()
-            if k in ModelConfig.__dataclass_fields__ and k != "mbstd_group" and k in saved and saved[k] != v]
+    no parameter, so it may differ; clusters sets the model's classes)."""
+    shape = (set(ModelConfig.__dataclass_fields__) - {"mbstd_group"}) | {"clusters"}
+    diff = [f"{k}={saved.get(k, 0)!r} (this run: {v!r})" for k, v in config.items()
+            if k in shape and (k in saved or k == "clusters") and saved.get(k, 0) != v]
     return f"saved with another model shape: {', '.join(diff)}; resume with the snapshot's shape flags" if diff else None
 
 
