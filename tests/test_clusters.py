@@ -188,3 +188,12 @@ def test_resuming_with_other_clusters_names_the_flag(tmp_path, shapes, capsys):
     assert main([*flags, "--clusters", "3", "--max-steps", "2", "--resume", "auto"]) == 2
     err = capsys.readouterr().err
     assert "cannot resume" in err and "clusters=0 (this run: 3)" in err and "Traceback" not in err
+
+
+def test_fine_tuning_across_cluster_counts_is_a_clear_error(tmp_path, shapes):
+    trainer(tmp_path, shapes, "plain", max_steps=1).fit()
+    with pytest.raises(ValueError, match="trained with --clusters 0, this run has --clusters 3"):
+        trainer(tmp_path, shapes, "tuned", clusters=3, init_from=str(tmp_path / "plain"))
+    trainer(tmp_path, shapes, "three", max_steps=1, clusters=3).fit()
+    tuned = trainer(tmp_path, shapes, "tuned3", clusters=3, init_from=str(tmp_path / "three"), max_steps=1)
+    assert torch.equal(tuned.G.mapping_net.class_bias, load_checkpoint(str(tmp_path / "three")).generator.mapping_net.class_bias)

@@ -40,6 +40,9 @@ def init_from(source: str, G: Generator, D: torch.nn.Module, kind: str) -> tuple
     grows with G, and either gives the other its residual D; the projected heads do not depend on
     G's shape). -> (the parent's record, a line for the user)."""
     src = load_checkpoint(source)
+    if src.config.classes != G.cfg.classes:
+        raise ValueError(f"{source}: trained with --clusters {src.config.classes}, this run has --clusters "
+                         f"{G.cfg.classes}: z's regions cannot change in a fine-tune (start from scratch)")
     problem = src.config.growth_problem(G.cfg)
     if problem:
         raise ValueError(f"{source}: cannot fine-tune into this model shape: {problem}")
