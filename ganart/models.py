@@ -227,7 +227,8 @@ class MappingNetwork(nn.Module):
 
     With ``classes`` > 0 the normalised z first gets its region's embedding added: the regions
     cut z's space by the largest of z . dirs[k] + bias[k] (fixed buffers; the biases are set by
-    ``set_class_bias`` so that each region is as likely as its cluster of training images). The
+    ``fit_region_bias``, via ``training.clusters.condition``, so that each region is as likely as
+    its cluster of training images). The
     embeddings start at zero, so a conditional G starts out as the unconditional one.
     """
 
