@@ -109,6 +109,13 @@ def _canonical_sign(dirs: torch.Tensor) -> torch.Tensor:
     return dirs * torch.where(signs == 0, torch.ones_like(signs), signs)
 
 
+def group_means(w: torch.Tensor, groups: torch.Tensor, k: int, fallback: torch.Tensor) -> torch.Tensor:
+    """w [N, D], groups int64 [N] in [0, k) -> each group's mean w [k, D]; ``fallback`` [D] for an empty one."""
+    sums = torch.zeros(k, w.shape[1], dtype=w.dtype).index_add_(0, groups, w)
+    counts = torch.bincount(groups, minlength=k)[:, None]
+    return torch.where(counts > 0, sums / counts.clamp_min(1), fallback.to(w.dtype))
+
+
 def project_std(w: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
     """Standard deviation of sampled w [N, w_dim] along each unit direction [K, w_dim] -> [K]."""
     return (w @ dirs.t()).std(dim=0)

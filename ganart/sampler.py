@@ -25,6 +25,7 @@ from .latent import (
     apply_edits,
     check_int,
     check_seed,
+    group_means,
     layer_slice,
     lerp,
     mix_ws,
@@ -75,7 +76,13 @@ class Sampler:
         self.device = resolve_device(device)
         self.G = checkpoint.generator.to(self.device).eval().requires_grad_(False)
         self.source = source or str(checkpoint.path)
-        self._directions = self._compute_directions()
+        z, w = self._sample_w()
+        self._directions = self._compute_directions(w)
+        k = self.G.cfg.classes
+        # A conditional model's psi pulls each seed toward its own cluster's mean w: toward the
+        # global mean, every cluster would fade into one average colour.
+        self._centres = (group_means(w, self.G.mapping_net.classes_of(z).cpu(), k, self.G.w_avg.float().cpu())
+                         if k else None)
         with torch.inference_mode():  # fill the layers' inference caches once, up front
             self.G.synthesis(self.G.mapping(seeds_to_z([0], self.z_dim).to(self.device)))
 
@@ -122,17 +129,28 @@ class Sampler:
         return {"coarse": (0, coarse), "middle": (coarse, middle), "fine": (middle, n)}
 
     # --- directions -------------------------------------------------------------------
-    def _compute_directions(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        """SeFa and PCA directions ([K, w_dim] each) with the std of w along each."""
-        k = min(NUM_DIRECTIONS, self.G.cfg.w_dim)
+    def _sample_w(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """A fixed sample of z (on the device) and their w (float32, CPU)."""
         with torch.inference_mode():
             g = torch.Generator(device="cpu").manual_seed(DIRECTION_SEED)
             z = torch.randn(PCA_SAMPLES, self.z_dim, generator=g).to(self.device)
-            w = self.G.mapping_net(z).float().cpu()
+            return z, self.G.mapping_net(z).float().cpu()
+
+    def _compute_directions(self, w: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """SeFa and PCA directions ([K, w_dim] each) with the std of w along each."""
+        k = min(NUM_DIRECTIONS, self.G.cfg.w_dim)
+        with torch.inference_mode():
             affines = [a.weight.detach().float().cpu() for a in self.G.style_affines()]
         sefa = sefa_directions(affines, k)
         pca, pca_std = pca_directions(w, k)
         return {"sefa": (sefa, project_std(w, sefa)), "pca": (pca, pca_std)}
+
+    def centres(self, z: torch.Tensor) -> torch.Tensor:
+        """What psi pulls each z's w toward, [B, 1, w_dim]: the mean w of its cluster for a
+        model trained with ``--clusters``, else the mean w."""
+        if self._centres is None:
+            return self.G.w_avg.expand(z.shape[0], 1, -1)
+        return self._centres.to(self.device)[self.G.mapping_net.classes_of(z)].unsqueeze(1)
 
     def directions(self, method: str = DEFAULT_METHOD) -> tuple[torch.Tensor, torch.Tensor]:
         if method not in METHODS:
@@ -202,18 +220,21 @@ class Sampler:
                     if r.mix_seed is not None:
                         ws[i : i + 1] = mix_ws(ws[i : i + 1], ws_b[j : j + 1], layer_slice(r.mix_layers, self.num_ws))
                         j += 1
+            centres = self.centres(z)
             out = []
-            for i, r in enumerate(recipes):
-                wi = truncate(ws[i : i + 1], self.G.w_avg, r.psi)
+            for i, r in enumerate(recipes):  # a latent has no seed, so no cluster: the mean w
+                centre = self.G.w_avg if r.latent else centres[i]
+                wi = truncate(ws[i : i + 1], centre.to(ws), r.psi)
                 dirs, stds = self.directions(r.method)
                 out.append(apply_edits(wi, r.edits, dirs, stds, layer_slice(r.layers, self.num_ws)))
             return torch.cat(out)
 
-    def seed_w(self, seed: int) -> torch.Tensor:
-        """A seed's w [1, w_dim], untruncated (what ``ws_for`` starts from, broadcast to every layer)."""
+    def seed_w(self, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """A seed's w [1, w_dim], untruncated (what ``ws_for`` starts from, broadcast to every
+        layer), and the w [w_dim] its psi pulls toward."""
         z = seeds_to_z([check_seed(seed)], self.z_dim).to(self.device)
         with torch.inference_mode():
-            return self.G.mapping(z)[0, :1].float().cpu().clone()
+            return self.G.mapping(z)[0, :1].float().cpu().clone(), self.centres(z)[0, 0].float().cpu().clone()
 
     def onnx_file(self) -> Path:
         """The synthesis network as ONNX, exported on first use and cached by the weights' sha256."""
@@ -384,7 +405,8 @@ class Sampler:
         lsl = layer_slice(layers, self.num_ws)
         z = seeds_to_z(keyframes, self.z_dim).to(self.device)
         with torch.inference_mode():
-            w_keys = self.G.mapping(z, base.psi)[:, :1]  # [K, 1, w_dim]
+            w_keys = self.G.mapping(z)[:, :1]  # [K, 1, w_dim]
+            w_keys = truncate(w_keys, self.centres(z).to(w_keys), base.psi)
         return self._walk_frames(z, w_keys, total, frames_per_segment, space, base, dirs, stds, lsl)
 
     def _walk_frames(self, z, w_keys, total, frames_per_segment, space, base, dirs, stds, lsl) -> Iterator[Image.Image]:
@@ -395,7 +417,9 @@ class Sampler:
             t = step / frames_per_segment
             with torch.inference_mode():
                 if space == "z":
-                    ws = self.G.mapping(slerp(z[a : a + 1], z[b : b + 1], t), base.psi)
+                    zt = slerp(z[a : a + 1], z[b : b + 1], t)
+                    ws = self.G.mapping(zt)
+                    ws = truncate(ws, self.centres(zt).to(ws), base.psi)
                 else:
                     ws = lerp(w_keys[a : a + 1], w_keys[b : b + 1], t).expand(-1, self.num_ws, -1)
                 ws = apply_edits(ws, base.edits, dirs, stds, lsl)

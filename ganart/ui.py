@@ -112,9 +112,9 @@ class App(Projecting):
         latent = page_latent(state, seed)
         key = f"{model or ''}\n{state if latent else seed}"  # page.mjs paints only while its controls say the same
         if not latent:
-            return web_state(s, key, s.seed_w(seed), method)
+            return web_state(s, key, *s.seed_w(seed), method)
         page_call(s.recipe, seed, latent=latent)  # checks that it fits this model
-        return web_state(s, key, decode_latent(latent), method)
+        return web_state(s, key, decode_latent(latent), s.G.w_avg, method)
 
     def model_changed(self, model, layers_model: str | None, method):
         """Another model picked: the header names it, the layer range spans its layers (the

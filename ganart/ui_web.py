@@ -1,6 +1,6 @@
 """Rendering Create's image in the visitor's browser (``ganart/web/page.mjs``): what the page
 loads (onnxruntime-web, pinned in ``web_runtime``), and what the server sends it per seed,
-model and direction method (the seed's w, the average w, the slider directions, the exported
+model and direction method (the seed's w, the w its psi pulls toward, the slider directions, the exported
 synthesis network's URL). Files are served from two folders only: ``ganart/web`` and the
 ONNX export cache.
 """
@@ -78,9 +78,10 @@ def _b64(t: torch.Tensor) -> str:
     return base64.b64encode(t.detach().float().cpu().contiguous().numpy().astype("<f4").tobytes()).decode()
 
 
-def web_state(s: Sampler, key: str, w: torch.Tensor, method: str) -> str:
+def web_state(s: Sampler, key: str, w: torch.Tensor, centre: torch.Tensor, method: str) -> str:
     """JSON for page.mjs: everything a frame needs besides the sliders. ``key`` names what ``w``
-    is (the page paints only while its controls still say the same); ``w`` [rows, w_dim]."""
+    is (the page paints only while its controls still say the same); ``w`` [rows, w_dim];
+    ``centre`` [w_dim]: what psi pulls it toward (``Sampler.centres``)."""
     base = {"key": key, "method": method}
     path, reason = _export(s)
     if path is None:
@@ -90,7 +91,7 @@ def web_state(s: Sampler, key: str, w: torch.Tensor, method: str) -> str:
     n = min(APP_SLIDERS, len(stds))
     return json.dumps({
         **base, "onnx": file_url(path), "onnx_bytes": size, "resolution": s.resolution, "num_ws": s.num_ws,
-        "w_dim": s.G.cfg.w_dim, "w": _b64(w), "w_avg": _b64(s.G.w_avg), "dirs": _b64(dirs[:n]),
+        "w_dim": s.G.cfg.w_dim, "w": _b64(w), "w_avg": _b64(centre), "dirs": _b64(dirs[:n]),
         "stds": _b64(stds[:n]),
     })
 

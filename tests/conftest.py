@@ -55,6 +55,15 @@ def session_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def clusters_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny model as ``--clusters 4`` trains it: the clusters' embeddings far apart."""
+    G = tiny_generator(classes=4)
+    with torch.no_grad():
+        G.mapping_net.class_embed.normal_(0, 3)
+    return save_checkpoint(G, tmp_path_factory.mktemp("ck") / "clusters", CheckpointMeta(name="clusters"))
+
+
+@pytest.fixture(scope="session")
 def sampler(session_ckpt: Path):
     from ganart import Sampler
 

@@ -262,6 +262,11 @@ MUTANTS = [
     Mutant("G ignores its region's embedding", "ganart/models.py",
            "x = x + self.class_embed[class_regions(x.float(), self.class_dirs, self.class_bias)].to(x.dtype)",
            "x = x", CLUSTERS),
+    Mutant("psi pulls every seed toward the global mean w", "ganart/sampler.py",
+           "centre = self.G.w_avg if r.latent else centres[i]", "centre = self.G.w_avg", CLUSTERS),
+    Mutant("the page truncates toward the global mean w", "ganart/ui.py",
+           "return web_state(s, key, *s.seed_w(seed), method)",
+           "return web_state(s, key, s.seed_w(seed)[0], s.G.w_avg, method)", ("tests/test_web.py",)),
     # metrics
     Mutant("Inception sees nearest-neighbour resizes", "ganart/metrics.py", 'mode="bilinear", align_corners=False',
            'mode="nearest"', ("tests/test_metrics.py",)),

@@ -12,7 +12,9 @@ import torch
 from ganart.card import card_text
 from ganart.checkpoint import load_checkpoint
 from ganart.config import ModelConfig
+from ganart.latent import seed_to_z
 from ganart.models import Discriminator, Generator, MappingNetwork, class_regions, fit_region_bias
+from ganart.recipe import encode_latent
 from ganart.sampler import Sampler
 from ganart.training import TrainConfig, Trainer
 from ganart.training.clusters import cluster_labels, kmeans, thumbnails
@@ -198,3 +200,29 @@ def test_fine_tuning_across_cluster_counts_is_a_clear_error(tmp_path, shapes):
     trainer(tmp_path, shapes, "three", max_steps=1, clusters=3).fit()
     tuned = trainer(tmp_path, shapes, "tuned3", clusters=3, init_from=str(tmp_path / "three"), max_steps=1)
     assert torch.equal(tuned.G.mapping_net.class_bias, load_checkpoint(str(tmp_path / "three")).generator.mapping_net.class_bias)
+
+
+def test_psi_pulls_each_seed_toward_its_clusters_mean_w(clusters_ckpt):
+    s = Sampler.load(str(clusters_ckpt), device="cpu")
+    G = s.G
+    z = torch.randn(40_000, 32, generator=torch.Generator().manual_seed(99))  # not the Sampler's sample
+    with torch.no_grad():
+        w, k = G.mapping_net(z), G.mapping_net.classes_of(z)
+    means = torch.stack([w[k == c].mean(0) for c in range(4)])
+    seeds = list(range(12))
+    zs = torch.cat([seed_to_z(i, 32) for i in seeds])
+    centres = s.centres(zs)[:, 0]
+    assert torch.allclose(centres, means[G.mapping_net.classes_of(zs)], atol=0.2)  # two samples' noise
+    assert (means - G.w_avg).norm(dim=1).min() > 1  # far from the global mean
+    ws = s.ws_for([s.recipe(i, psi=0.0) for i in seeds])
+    assert torch.equal(ws, centres[:, None].expand(-1, 6, -1))  # psi 0: exactly the cluster's centre
+    a = next(i for i in seeds if G.mapping_net.classes_of(zs)[i] != G.mapping_net.classes_of(zs)[0])
+    assert not np.array_equal(np.asarray(s.generate(a, psi=0.0)), np.asarray(s.generate(0, psi=0.0)))
+    # a walk's keyframes are the seeds' own images; a projected picture (no seed) goes to the mean w
+    frames = list(s.walk([0, a], frames_per_segment=3, psi=0.5))
+    for f, seed in ((0, 0), (3, a)):
+        assert np.array_equal(np.asarray(frames[f]), np.asarray(s.generate(seed, psi=0.5)))
+    latent = encode_latent(w[:1])
+    assert torch.equal(s.ws_for([s.recipe(0, psi=0.0, latent=latent)])[0, 0], G.w_avg)
+    w0, centre = s.seed_w(a)  # what the page truncates toward
+    assert torch.equal(centre, centres[a]) and torch.allclose(w0, s.ws_for([s.recipe(a, psi=1.0)])[0, :1], atol=1e-5)

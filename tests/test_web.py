@@ -89,12 +89,17 @@ console.log(JSON.stringify(calls.map(([psi, lo, hi, amounts]) => {{
 
 
 @pytest.mark.skipif(NODE is None and os.environ.get("CI") != "true", reason="Node.js is not installed")
-def test_the_pages_latent_math_is_ganarts(sampler):
-    """latent.mjs gives Sampler.ws_for's ws for the same seed or latent, psi, edits and layers."""
+@pytest.mark.parametrize("ckpt", ["session_ckpt", "clusters_ckpt"])
+def test_the_pages_latent_math_is_ganarts(ckpt, request):
+    """latent.mjs gives Sampler.ws_for's ws for the same seed or latent, psi, edits and layers
+    (with --clusters, psi pulls toward the seed's cluster's mean w)."""
+    from ganart import Sampler
     from ganart.ui import App
     from ganart.ui_models import Samplers
 
-    app = App(Samplers(str(sampler.checkpoint.path)))
+    path = request.getfixturevalue(ckpt)
+    sampler = Sampler.load(path, device="cpu")
+    app = App(Samplers(str(path)))
     calls = [(0.7, 0, 6, [0, 0, 0]), (0.35, 2, 5, [1.5, 0, -2.25]), (1.0, 0, 6, [0, 4.9, 0]), (-0.5, 1, 2, [3, 3, 3])]
     g = torch.Generator().manual_seed(1)
     w, w_plus = encode_latent(torch.randn(1, 32, generator=g)), encode_latent(torch.randn(6, 32, generator=g))
@@ -120,7 +125,7 @@ def test_what_the_server_sends_the_page(session_ckpt, sampler):
     assert state["key"] == "\n5" and state["method"] == "sefa" and state["onnx"].startswith("gradio_api/file=")
     assert json.loads(app.web_state("tiny", "", 5, "sefa"))["key"] == "tiny\n5"  # the model is part of it
     assert (state["resolution"], state["num_ws"], state["w_dim"]) == (16, 6, 32)
-    assert np.array_equal(decode(state["w"]), sampler.seed_w(5).numpy().reshape(-1))
+    assert np.array_equal(decode(state["w"]), sampler.seed_w(5)[0].numpy().reshape(-1))
     dirs, stds = sampler.directions("sefa")
     assert np.array_equal(decode(state["stds"]), stds[:8].numpy())
     assert decode(state["dirs"]).size == 8 * 32
