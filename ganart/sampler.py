@@ -82,7 +82,7 @@ class Sampler:
         # A conditional model's psi pulls each seed toward its own cluster's mean w: toward the
         # global mean, every cluster would fade into one average colour.
         self._centres = (group_means(w, self.G.mapping_net.classes_of(z).cpu(), k, self.G.w_avg.float().cpu())
-                         if k else None)
+                         .to(self.device) if k else None)
         with torch.inference_mode():  # fill the layers' inference caches once, up front
             self.G.synthesis(self.G.mapping(seeds_to_z([0], self.z_dim).to(self.device)))
 
@@ -150,7 +150,12 @@ class Sampler:
         model trained with ``--clusters``, else the mean w."""
         if self._centres is None:
             return self.G.w_avg.expand(z.shape[0], 1, -1)
-        return self._centres.to(self.device)[self.G.mapping_net.classes_of(z)].unsqueeze(1)
+        return self._centres[self.G.mapping_net.classes_of(z)].unsqueeze(1)
+
+    def truncated(self, z: torch.Tensor, psi: float) -> torch.Tensor:
+        """z [B, z_dim] -> ws [B, num_ws, w_dim], pulled toward their centres by psi (1: untouched)."""
+        ws = self.G.mapping(z)
+        return ws if psi == 1.0 else truncate(ws, self.centres(z).to(ws), psi)
 
     def directions(self, method: str = DEFAULT_METHOD) -> tuple[torch.Tensor, torch.Tensor]:
         if method not in METHODS:
@@ -208,23 +213,26 @@ class Sampler:
         z = seeds_to_z([r.seed for r in recipes], self.z_dim).to(self.device)
         with torch.inference_mode():
             ws = self.G.mapping(z).clone()  # [B, L, w_dim], untruncated
+            # psi pulls each layer toward the centre of the seed it came from
+            cs = self.centres(z).expand(-1, self.num_ws, -1).clone()
             for i, r in enumerate(recipes):  # a projected picture starts from its own w, not its seed's
                 if r.latent:
                     ws[i] = decode_latent(r.latent).to(ws).expand(self.num_ws, -1)
+                    cs[i] = self.G.w_avg  # no seed, so no cluster: the mean w
             mixers = [r for r in recipes if r.mix_seed is not None]
             if mixers:
                 zb = seeds_to_z([r.mix_seed for r in mixers], self.z_dim).to(self.device)
-                ws_b = self.G.mapping(zb)
+                ws_b, cs_b = self.G.mapping(zb), self.centres(zb).expand(-1, self.num_ws, -1)
                 j = 0
                 for i, r in enumerate(recipes):
                     if r.mix_seed is not None:
-                        ws[i : i + 1] = mix_ws(ws[i : i + 1], ws_b[j : j + 1], layer_slice(r.mix_layers, self.num_ws))
+                        lsl = layer_slice(r.mix_layers, self.num_ws)
+                        ws[i : i + 1] = mix_ws(ws[i : i + 1], ws_b[j : j + 1], lsl)
+                        cs[i : i + 1] = mix_ws(cs[i : i + 1], cs_b[j : j + 1], lsl)
                         j += 1
-            centres = self.centres(z)
             out = []
-            for i, r in enumerate(recipes):  # a latent has no seed, so no cluster: the mean w
-                centre = self.G.w_avg if r.latent else centres[i]
-                wi = truncate(ws[i : i + 1], centre.to(ws), r.psi)
+            for i, r in enumerate(recipes):
+                wi = truncate(ws[i : i + 1], cs[i : i + 1].to(ws), r.psi)
                 dirs, stds = self.directions(r.method)
                 out.append(apply_edits(wi, r.edits, dirs, stds, layer_slice(r.layers, self.num_ws)))
             return torch.cat(out)
@@ -405,8 +413,7 @@ class Sampler:
         lsl = layer_slice(layers, self.num_ws)
         z = seeds_to_z(keyframes, self.z_dim).to(self.device)
         with torch.inference_mode():
-            w_keys = self.G.mapping(z)[:, :1]  # [K, 1, w_dim]
-            w_keys = truncate(w_keys, self.centres(z).to(w_keys), base.psi)
+            w_keys = self.truncated(z, base.psi)[:, :1]  # [K, 1, w_dim]
         return self._walk_frames(z, w_keys, total, frames_per_segment, space, base, dirs, stds, lsl)
 
     def _walk_frames(self, z, w_keys, total, frames_per_segment, space, base, dirs, stds, lsl) -> Iterator[Image.Image]:
@@ -417,9 +424,7 @@ class Sampler:
             t = step / frames_per_segment
             with torch.inference_mode():
                 if space == "z":
-                    zt = slerp(z[a : a + 1], z[b : b + 1], t)
-                    ws = self.G.mapping(zt)
-                    ws = truncate(ws, self.centres(zt).to(ws), base.psi)
+                    ws = self.truncated(slerp(z[a : a + 1], z[b : b + 1], t), base.psi)
                 else:
                     ws = lerp(w_keys[a : a + 1], w_keys[b : b + 1], t).expand(-1, self.num_ws, -1)
                 ws = apply_edits(ws, base.edits, dirs, stds, lsl)

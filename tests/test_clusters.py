@@ -209,20 +209,28 @@ def test_psi_pulls_each_seed_toward_its_clusters_mean_w(clusters_ckpt):
     with torch.no_grad():
         w, k = G.mapping_net(z), G.mapping_net.classes_of(z)
     means = torch.stack([w[k == c].mean(0) for c in range(4)])
+    assert torch.pdist(torch.cat([means, w.mean(0, keepdim=True)])).min() > 1  # apart, and from the mean w
     seeds = list(range(12))
     zs = torch.cat([seed_to_z(i, 32) for i in seeds])
+    kinds = G.mapping_net.classes_of(zs)
     centres = s.centres(zs)[:, 0]
-    assert torch.allclose(centres, means[G.mapping_net.classes_of(zs)], atol=0.2)  # two samples' noise
-    assert (means - G.w_avg).norm(dim=1).min() > 1  # far from the global mean
+    assert torch.allclose(centres, means[kinds], atol=0.2)  # two samples' noise
     ws = s.ws_for([s.recipe(i, psi=0.0) for i in seeds])
     assert torch.equal(ws, centres[:, None].expand(-1, 6, -1))  # psi 0: exactly the cluster's centre
-    a = next(i for i in seeds if G.mapping_net.classes_of(zs)[i] != G.mapping_net.classes_of(zs)[0])
+    a = next(i for i in seeds if kinds[i] != kinds[0])
     assert not np.array_equal(np.asarray(s.generate(a, psi=0.0)), np.asarray(s.generate(0, psi=0.0)))
-    # a walk's keyframes are the seeds' own images; a projected picture (no seed) goes to the mean w
-    frames = list(s.walk([0, a], frames_per_segment=3, psi=0.5))
-    for f, seed in ((0, 0), (3, a)):
-        assert np.array_equal(np.asarray(frames[f]), np.asarray(s.generate(seed, psi=0.5)))
+    # mixed layers go toward the centre of the seed they came from
+    mixed = s.ws_for([s.recipe(0, psi=0.0, mix_seed=a, mix_layers=(0, 2))])[0]
+    assert torch.equal(mixed[:2], centres[a].expand(2, -1)) and torch.equal(mixed[2:], centres[0].expand(4, -1))
+    # a walk's keyframes are the seeds' own images, in z and in w
+    for space in ("z", "w"):
+        frames = list(s.walk([0, a], frames_per_segment=3, psi=0.5, space=space))
+        for f, seed in ((0, 0), (3, a)):
+            assert np.array_equal(np.asarray(frames[f]), np.asarray(s.generate(seed, psi=0.5))), (space, f)
+    # a projected picture has no seed, so it goes toward the mean w
     latent = encode_latent(w[:1])
     assert torch.equal(s.ws_for([s.recipe(0, psi=0.0, latent=latent)])[0, 0], G.w_avg)
-    w0, centre = s.seed_w(a)  # what the page truncates toward
-    assert torch.equal(centre, centres[a]) and torch.allclose(w0, s.ws_for([s.recipe(a, psi=1.0)])[0, :1], atol=1e-5)
+    for seed in (0, a):  # what the page truncates toward
+        w0, centre = s.seed_w(seed)
+        assert torch.equal(centre, centres[seed])
+        assert torch.allclose(w0, s.ws_for([s.recipe(seed, psi=1.0)])[0, :1], atol=1e-5)

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from ganart import Sampler
+from ganart.latent import seeds_to_z
 from ganart.onnx_export import EXPORT_VERSION, OPSET, cached_export, export_bytes, export_synthesis
 from ganart.recipe import encode_latent
 from ganart.ui_web import decode
@@ -93,7 +94,6 @@ console.log(JSON.stringify(calls.map(([psi, lo, hi, amounts]) => {{
 def test_the_pages_latent_math_is_ganarts(ckpt, request):
     """latent.mjs gives Sampler.ws_for's ws for the same seed or latent, psi, edits and layers
     (with --clusters, psi pulls toward the seed's cluster's mean w)."""
-    from ganart import Sampler
     from ganart.ui import App
     from ganart.ui_models import Samplers
 
@@ -103,8 +103,12 @@ def test_the_pages_latent_math_is_ganarts(ckpt, request):
     calls = [(0.7, 0, 6, [0, 0, 0]), (0.35, 2, 5, [1.5, 0, -2.25]), (1.0, 0, 6, [0, 4.9, 0]), (-0.5, 1, 2, [3, 3, 3])]
     g = torch.Generator().manual_seed(1)
     w, w_plus = encode_latent(torch.randn(1, 32, generator=g)), encode_latent(torch.randn(6, 32, generator=g))
-    for latent, seed in [("", 7), (w, 0), (w_plus, 3)]:  # a seed, a projected w, a projected w+
+    seeds = [("", i) for i in range(5)]  # seeds of at least two clusters for clusters_ckpt
+    assert ckpt == "session_ckpt" or len(set(sampler.G.mapping_net.classes_of(seeds_to_z(range(5), 32)).tolist())) > 1
+    for latent, seed in seeds + [(w, 0), (w_plus, 3)]:  # seeds, a projected w, a projected w+
         state = json.loads(app.web_state(None, f"{seed}@{latent}" if latent else "", seed, "pca"))
+        if ckpt == "clusters_ckpt":  # psi pulls a seed toward its cluster's centre, not the mean w
+            assert (decode(state["w_avg"]) == sampler.G.w_avg.numpy()).all() == bool(latent)
         got = _node_ws(state, calls + [(0.7, 4, 2, [1, 0, 0])])
         assert got[-1] is None  # a layer range the server refuses: no preview
         for (psi, lo, hi, amounts), ws in zip(calls, got):
@@ -126,6 +130,7 @@ def test_what_the_server_sends_the_page(session_ckpt, sampler):
     assert json.loads(app.web_state("tiny", "", 5, "sefa"))["key"] == "tiny\n5"  # the model is part of it
     assert (state["resolution"], state["num_ws"], state["w_dim"]) == (16, 6, 32)
     assert np.array_equal(decode(state["w"]), sampler.seed_w(5)[0].numpy().reshape(-1))
+    assert np.array_equal(decode(state["w_avg"]), sampler.G.w_avg.numpy())
     dirs, stds = sampler.directions("sefa")
     assert np.array_equal(decode(state["stds"]), stds[:8].numpy())
     assert decode(state["dirs"]).size == 8 * 32
