@@ -17,7 +17,8 @@ from ganart.models import Discriminator, Generator, MappingNetwork, class_region
 from ganart.recipe import encode_latent
 from ganart.sampler import Sampler
 from ganart.training import TrainConfig, Trainer
-from ganart.training.clusters import cluster_labels, kmeans, thumbnails
+from ganart.training.clusters import auto_clusters, cluster_labels, kmeans, resolve, thumbnails
+from ganart.training.config import AUTO_CLUSTERS, flags_for
 
 TINY = dict(resolution=16, z_dim=32, w_dim=32, mapping_layers=2, channel_base=256, channel_max=32,
             batch=4, grid=4, r1_interval=2, ada_interval=2, aug_p=0.5, ada_kimg=1.0, log_every=1)
@@ -72,12 +73,51 @@ def test_every_cluster_keeps_an_image():
 def test_bad_cluster_counts_are_clear_errors(shapes):
     with pytest.raises(ValueError, match=r"clusters must be between 1 and the number of images \(4\), got 5"):
         kmeans(torch.rand(4, 3, dtype=torch.float64), 5)
-    with pytest.raises(ValueError, match=r"clusters must be in \[0, 1024\], got -1"):
-        TrainConfig(clusters=-1)
+    with pytest.raises(ValueError, match=r"clusters must be auto or in \[0, 1024\], got -2"):
+        TrainConfig(clusters=-2)
     with pytest.raises(ValueError, match="clusters conditions the residual D"):
         TrainConfig.create(clusters=4, discriminator="projected")
     with pytest.raises(ValueError, match="classes must be in"):
         ModelConfig(classes=5000)
+
+
+def test_clusters_auto_is_one_per_hundred_images_and_keeps_what_the_weights_were_trained_with(tmp_path, shapes,
+                                                                                              capsys):
+    from shapes import make_shapes
+
+    from ganart.cli import main
+
+    assert [auto_clusters(n) for n in (0, 12, 199, 200, 982, 1699, 3926, 10**6)] == [0, 0, 0, 2, 9, 16, 16, 16]
+    assert TrainConfig().clusters == AUTO_CLUSTERS  # the default
+    with pytest.raises(ValueError, match="clusters auto depends on the data"):
+        TrainConfig().model_config()
+    many = make_shapes(tmp_path / "many", n=250, size=16)
+    fresh = trainer(tmp_path, many, "fresh")
+    assert fresh.cfg.clusters == 2 and fresh.G.cfg.classes == 2 and fresh.D.class_embed.shape[0] == 2
+    flags = flags_for(fresh.cfg)  # the card's command names the K used
+    assert flags[flags.index("--clusters") + 1] == "2"
+    assert trainer(tmp_path, shapes, "few").cfg.clusters == 0  # 12 images
+    assert resolve(TrainConfig.create(data=str(many), discriminator="projected"), None) == 0
+    # z's regions cannot change, so a resumed run and a fine-tune keep their weights' K, whatever
+    # auto would pick for the folder
+    trainer(tmp_path, shapes, "three", max_steps=1, clusters=3).fit()
+    resumed = trainer(tmp_path, shapes, "three", max_steps=2, resume="auto")
+    assert resumed.cfg.clusters == 3
+    resumed.fit()
+    assert resumed.progress.step == 2
+    trainer(tmp_path, shapes, "plain", max_steps=1).fit()
+    assert trainer(tmp_path, many, "tuned", init_from=str(tmp_path / "plain")).cfg.clusters == 0
+    assert trainer(tmp_path, many, "tuned3", init_from=str(tmp_path / "three")).cfg.clusters == 3
+    # the command line spells it auto or a number
+    flags = ["train", "--data", str(many), "--out", str(tmp_path / "cli"), "--dry-run"]
+    capsys.readouterr()
+    assert main([*flags, "--clusters", "auto"]) == 0
+    assert '"clusters": 2' in capsys.readouterr().out
+    assert main([*flags, "--clusters", "5"]) == 0
+    assert '"clusters": 5' in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main([*flags, "--clusters", "some"])
+    assert "--clusters: expected auto or a whole number, got 'some'" in capsys.readouterr().err
 
 
 def test_z_regions_take_the_clusters_shares():

@@ -8,10 +8,24 @@ import json
 from dataclasses import asdict, fields
 
 from . import distributed as dist
-from .config import DISCRIMINATOR_DEFAULTS, DISCRIMINATORS, LOSSES, LR_DECAYS, TrainConfig
+from .config import AUTO_CLUSTERS, DISCRIMINATOR_DEFAULTS, DISCRIMINATORS, LOSSES, LR_DECAYS, TrainConfig
 from .loop import Trainer
 
 CHOICES = {"discriminator": DISCRIMINATORS, "loss": LOSSES, "lr_decay": LR_DECAYS}
+
+
+def clusters_flag(text: str) -> int:
+    """--clusters: "auto" or a whole number."""
+    if text == "auto":
+        return AUTO_CLUSTERS
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected auto or a whole number, got {text!r}") from None
+
+
+PARSERS = {"clusters": clusters_flag}
+SHOWN = {"clusters": "auto"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,15 +33,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parsed namespace, so its default can depend on --discriminator (TrainConfig.create)."""
     for f in fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
-        default = f.default
+        default = SHOWN.get(f.name, f.default)
         special = {k: v[f.name] for k, v in DISCRIMINATOR_DEFAULTS.items() if f.name in v}
         shown = f"default: {default!r}" + "".join(f"; {v!r} with --discriminator {k}" for k, v in special.items())
         if isinstance(default, bool):
             parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
                                 help=shown)
         else:
-            parser.add_argument(flag, dest=f.name, type=type(default), default=argparse.SUPPRESS, help=shown,
-                                choices=CHOICES.get(f.name))
+            parser.add_argument(flag, dest=f.name, type=PARSERS.get(f.name, type(f.default)),
+                                default=argparse.SUPPRESS, help=shown, choices=CHOICES.get(f.name))
 
 
 def config_from(args: argparse.Namespace) -> TrainConfig:

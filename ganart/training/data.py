@@ -103,6 +103,8 @@ def _utf8(name: str) -> bool:
 def folder_files(folder: Path) -> list[tuple[str, Path]]:
     """(path relative to ``folder``, path) for every image file under it, sorted; files whose
     names are not UTF-8 are skipped with a warning that names them (as their bytes)."""
+    if not folder.is_dir():
+        raise DataError(f"{folder}: no such folder")
     files = list_images(folder)
     named = [(str(p.relative_to(folder)), p) for p in files]
     odd = [name for name, _ in named if not _utf8(name)]
@@ -128,8 +130,6 @@ def _file_digest(path: Path) -> bytes:
 def load_folder(folder: str | os.PathLike[str], pre: Preprocess = Preprocess()) -> np.ndarray:
     """All readable images under ``folder`` (recursive) as uint8 [N, R, R, 3]."""
     folder = Path(folder)
-    if not folder.is_dir():
-        raise DataError(f"{folder}: no such folder")
     blobs = folder_files(folder)
     h = hashlib.sha256(pre.key().encode())
     for name, path in blobs:
@@ -174,6 +174,11 @@ def load_emoji(pre: Preprocess = Preprocess()) -> np.ndarray:
     key = hashlib.sha256(font.read_bytes()).hexdigest()[:24]
     arr = cached_array(f"datasets/emoji-{key}-{pre.key()}", lambda: _decode(emoji_pngs(font), pre)[0])
     return arr
+
+
+def count_images(source: str) -> int:
+    """How many images ``emoji`` or a folder holds, without decoding them (unreadable files count)."""
+    return len(emoji_pngs(emoji_font_path())) if source == "emoji" else len(folder_files(Path(source)))
 
 
 def load_dataset(source: str, pre: Preprocess = Preprocess()) -> np.ndarray:

@@ -99,16 +99,17 @@ class Trainer:
         if self.rank == 0 and (warning := emulated_bf16_warning(cfg.amp, self.device)):
             print(warning, file=sys.stderr)
         self.out = Path(cfg.out)
+        # Found once, here: a run that resumes a snapshot takes its weights and its parent's
+        # record from there, so --init-from is only read on a fresh start (the parent folder
+        # may be gone or replaced by a newer model by the time a fine-tune is resumed).
+        self.resume_from = snapshot.find_resume(self.out, cfg.resume)
+        cfg = self.cfg = replace(cfg, clusters=clusters.resolve(cfg, self.resume_from))
         mcfg = cfg.model_config()
         with torch.random.fork_rng(devices=[]):  # model init without touching the global RNG
             torch.manual_seed(cfg.seed)
             self.G = Generator(mcfg).to(self.device)
             self.D = make_discriminator(cfg).to(self.device)
         self.progress = Progress(aug_p=cfg.aug_p)
-        # Found once, here: a run that resumes a snapshot takes its weights and its parent's
-        # record from there, so --init-from is only read on a fresh start (the parent folder
-        # may be gone or replaced by a newer model by the time a fine-tune is resumed).
-        self.resume_from = snapshot.find_resume(self.out, cfg.resume)
         if cfg.init_from and self.resume_from is None:
             self._init_from(cfg.init_from)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
@@ -298,8 +299,7 @@ class Trainer:
         try:
             self._load_state(folder)
         except Exception as e:
-            detail = " ".join(str(e).split())[:400] or type(e).__name__
-            raise ValueError(f"{folder}: cannot resume from this snapshot: {detail}") from e
+            raise snapshot.cannot_resume(folder, e) from e
 
     def _load_state(self, folder: Path) -> None:
         tensors, meta = snapshot.read_state(folder)

@@ -73,6 +73,21 @@ def read_state(folder: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
         return {k: f.get_tensor(k) for k in f.keys()}, f.metadata() or {}
 
 
+def cannot_resume(folder: Path, e: Exception) -> ValueError:
+    """The one error a snapshot that cannot be resumed from gives, whatever went wrong."""
+    detail = " ".join(str(e).split())[:400] or type(e).__name__
+    return ValueError(f"{folder}: cannot resume from this snapshot: {detail}")
+
+
+def saved_config(folder: Path) -> dict[str, Any]:
+    """The training config a snapshot records ({} if none), without reading its tensors."""
+    try:
+        with safe_open(folder / STATE_NAME, framework="pt", device="cpu") as f:
+            return json.loads((f.metadata() or {}).get("config", "{}"))
+    except Exception as e:
+        raise cannot_resume(folder, e) from e
+
+
 def shape_problem(saved: dict[str, Any], config: dict[str, Any]) -> str | None:
     """How a snapshot's model-shape flags differ from this run's, or None (mbstd_group changes
     no parameter, so it may differ; clusters sets the model's classes)."""
