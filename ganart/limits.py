@@ -33,6 +33,7 @@ MAX_KEYFRAMES = 64
 MAX_FRAMES_PER_SEGMENT = 240
 MAX_FRAMES = 2000  # frames in one walk
 MAX_SEEDS = 10_000  # seeds per `ganart sample` run
+KIND_SCAN = 1 << 16  # seeds one search for a --clusters model's kind looks through (~1 s)
 MAX_ANIMATION_PIXELS = 2**28  # frames x height x width of a GIF/WebP assembled in memory: 768 MB of RGB
 
 # the public app's stricter caps

@@ -38,10 +38,12 @@ from .latent import (
 from .limits import (
     DEFAULT_METHOD,
     DEFAULT_PROJECT_STEPS,
+    KIND_SCAN,
     MAX_BATCH,
     MAX_FRAMES,
     MAX_FRAMES_PER_SEGMENT,
     MAX_KEYFRAMES,
+    MAX_SEED,
     METHODS,
     NUM_DIRECTIONS,
 )
@@ -79,10 +81,11 @@ class Sampler:
         z, w = self._sample_w()
         self._directions = self._compute_directions(w)
         k = self.G.cfg.classes
+        kinds = self.G.mapping_net.classes_of(z).cpu()
         # A conditional model's psi pulls each seed toward its own cluster's mean w: toward the
         # global mean, every cluster would fade into one average colour.
-        self._centres = (group_means(w, self.G.mapping_net.classes_of(z).cpu(), k, self.G.w_avg.float().cpu())
-                         .to(self.device) if k else None)
+        self._centres = (group_means(w, kinds, k, self.G.w_avg.float().cpu()).to(self.device) if k else None)
+        self._kind_shares = (torch.bincount(kinds, minlength=k) / len(kinds)).tolist() if k else []
         with torch.inference_mode():  # fill the layers' inference caches once, up front
             self.G.synthesis(self.G.mapping(seeds_to_z([0], self.z_dim).to(self.device)))
 
@@ -120,6 +123,41 @@ class Sampler:
     @property
     def sha256(self) -> str:
         return self.checkpoint.sha256
+
+    # --- kinds (a model trained with --clusters) ---------------------------------------
+    @property
+    def kind_shares(self) -> list[float]:
+        """The share of seeds of each kind (kind k: the k-th largest cluster of the training
+        images); empty for a model trained without --clusters."""
+        return list(self._kind_shares)
+
+    def kinds_of(self, seeds: Sequence[int]) -> list[int]:
+        """Each seed's kind (all 0 for a model without kinds)."""
+        z = seeds_to_z([check_seed(s) for s in seeds], self.z_dim).to(self.device)
+        return self.G.mapping_net.classes_of(z).tolist()
+
+    def seeds_of_kind(self, kind: int | None, start: int, count: int) -> list[int]:
+        """The first ``count`` seeds from ``start`` on whose kind is ``kind`` (None: any kind).
+        Looks through at most KIND_SCAN seeds, so a rare kind may give fewer; none found is an error."""
+        start, count = check_seed(start, "start"), check_int("count", count, 1, MAX_BATCH)
+        if kind is None:
+            if start + count - 1 > MAX_SEED:
+                raise ValueError(f"seeds must stay below {MAX_SEED}")
+            return list(range(start, start + count))
+        kinds = len(self._kind_shares)
+        if not kinds:
+            raise ValueError(f"{self.name} has no kinds: it was trained without --clusters")
+        kind = check_int("kind", kind, 0, kinds - 1)
+        found: list[int] = []
+        end = min(start + KIND_SCAN, MAX_SEED + 1)
+        for lo in range(start, end, 4096):
+            seeds = range(lo, min(lo + 4096, end))
+            found += [s for s, k in zip(seeds, self.kinds_of(seeds)) if k == kind]
+            if len(found) >= count:
+                return found[:count]
+        if not found:
+            raise ValueError(f"no seed of kind {kind} among seeds {start} to {end - 1}: try a later first seed")
+        return found
 
     def layer_groups(self) -> dict[str, tuple[int, int]]:
         """Coarse / middle / fine layer ranges (by resolution: <=8, 16-32, >=64)."""

@@ -45,7 +45,17 @@ from .sampler import Sampler, walk_length
 from .ui_files import out_dir, start_sweeper
 from .ui_models import Samplers, page_call
 from .ui_project import Projecting
-from .ui_values import DISPLAY_SCALE, edits_of, latent_state, page_latent, seed_of, whole
+from .ui_values import (
+    ANY_KIND,
+    DISPLAY_SCALE,
+    edits_of,
+    kind_choices,
+    kind_of,
+    latent_state,
+    page_latent,
+    seed_of,
+    whole,
+)
 from .ui_web import head, static_paths, web_state
 
 # upscale crisply (never blur the pixels) and let the main images fill their column
@@ -131,6 +141,15 @@ class App(Projecting):
         return (_header(s), gr.update(maximum=s.num_ws - 1, value=0),
                 gr.update(maximum=s.num_ws, value=s.num_ws), source, "", *labels)
 
+    def more(self, model, start, count, kind) -> int:
+        """Explore's next first seed: the one after the last shown (capped at the last seed)."""
+        return min(self.explored_seeds(model, start, count, kind)[-1] + 1, MAX_SEED)
+
+    def kinds(self, model) -> dict:
+        """Explore's kind menu for a model: shown only for one trained with --clusters."""
+        shares = self.samplers.get(model).kind_shares
+        return gr.update(choices=kind_choices(shares), value=ANY_KIND, visible=bool(shares))
+
     def slider_labels(self, model, method) -> list[dict]:
         """The sliders named for what the model's directions do (where its checkpoint says)."""
         s = self.samplers.get(model)
@@ -167,17 +186,24 @@ class App(Projecting):
         return [str(save_png(img, folder / f"{stem}.png")),
                 str(save_png(upscale(img, DISPLAY_SCALE), folder / f"{stem}-4x.png"))]
 
-    def explore(self, model, start, count, psi):
-        """Stream a grid: yields the gallery as it grows."""
+    def explored_seeds(self, model, start, count, kind) -> list[int]:
+        """The seeds Explore shows: ``count`` from ``start`` on, of one kind or any."""
         s = self.samplers.get(model)
         start, count = seed_of(start), whole(count, "Count")
         if not 1 <= count <= APP_EXPLORE_MAX:
             raise gr.Error(f"Explore shows 1 to {APP_EXPLORE_MAX} seeds at a time")
-        if start + count - 1 > MAX_SEED:
+        kind = kind_of(kind, len(s.kind_shares))
+        if kind is None and start + count - 1 > MAX_SEED:
             raise gr.Error(f"Seeds must stay below {MAX_SEED}")
+        return page_call(s.seeds_of_kind, kind, start, count)
+
+    def explore(self, model, start, count, psi, kind=ANY_KIND):
+        """Stream a grid: yields the gallery as it grows."""
+        s = self.samplers.get(model)
+        shown = self.explored_seeds(model, start, count, kind)
         items: list[tuple[Image.Image, str]] = []
-        for i in range(0, count, 4):
-            seeds = list(range(start + i, start + min(i + 4, count)))
+        for i in range(0, len(shown), 4):
+            seeds = shown[i : i + 4]
             for seed, img in zip(seeds, page_call(s.generate_batch, seeds, psi)):
                 items.append((upscale(img, 2), str(seed)))
             yield items
@@ -396,6 +422,10 @@ def build_demo(default_source: str, batch: int = APP_RENDER_BATCH,
                 with gr.Row():
                     ex_start = gr.Number(value=0, label="First seed", precision=0)
                     ex_count = gr.Slider(16, 36, value=16, step=4, label="How many")
+                    ex_kind = gr.Dropdown(kind_choices(s.kind_shares), value=ANY_KIND, label="Kind",
+                                          visible=bool(s.kind_shares), allow_custom_value=True,  # kind_of checks
+                                          info="the model's clusters of training images, largest first",
+                                          elem_id="explore-kind")
                     ex_btn = gr.Button("Show", variant="primary")
                     ex_more = gr.Button("More")
                 gallery = gr.Gallery(label="Click one to open it in Create", columns=6, elem_id="explore")
@@ -463,9 +493,11 @@ def build_demo(default_source: str, batch: int = APP_RENDER_BATCH,
         dice.click(lambda: (random.randrange(MAX_SEED + 1), ""), None, [seed, latent_box], api_visibility="private")
         method.change(**page_fn)
         method.change(app.slider_labels, [model, method], sliders, api_visibility="private", show_progress="hidden")
-        model.change(app.model_changed, [model, layers_model, method],
-                     [header, layer_lo, layer_hi, layers_model, latent_box, *sliders],
-                     api_visibility="private").success(**page_fn).success(**web_fn)
+        changed = model.change(app.model_changed, [model, layers_model, method],
+                               [header, layer_lo, layer_hi, layers_model, latent_box, *sliders],
+                               api_visibility="private")
+        changed.success(**page_fn).success(**web_fn)
+        changed.success(app.kinds, model, ex_kind, api_visibility="private", show_progress="hidden")
         reset.click(lambda: [0.0] * APP_SLIDERS, None, sliders, api_visibility="private").then(**page_fn)
         save.click(app.download_from, page_controls, files, api_visibility="private")
         api_download = gr.Button(visible=False)
@@ -492,10 +524,10 @@ def build_demo(default_source: str, batch: int = APP_RENDER_BATCH,
             c.change(None, [latent_box, *controls], None, js=url_js, api_visibility="private")
 
         # --- Explore ---------------------------------------------------------------------
-        ex_btn.click(app.explore, [model, ex_start, ex_count, psi], gallery, api_name="explore")
-        ex_more.click(lambda a, n: seed_of(a) + whole(n, "Count"), [ex_start, ex_count], ex_start,
-                      api_visibility="private").then(app.explore, [model, ex_start, ex_count, psi], gallery,
-                                                     api_visibility="private")
+        ex_btn.click(app.explore, [model, ex_start, ex_count, psi, ex_kind], gallery, api_name="explore")
+        ex_more.click(app.more, [model, ex_start, ex_count, ex_kind], ex_start,
+                      api_visibility="private").success(app.explore, [model, ex_start, ex_count, psi, ex_kind],
+                                                        gallery, api_visibility="private")
 
         gallery.select(app.pick, None, [seed, tabs, latent_box], api_visibility="private")
 

@@ -37,6 +37,26 @@ def whole(value: Any, what: str) -> int:
     return int(f)
 
 
+ANY_KIND = "any"
+
+
+def kind_of(value: Any, kinds: int) -> int | None:
+    """Explore's kind: "any" (or nothing) -> None, else a kind of a model with ``kinds`` of them."""
+    if value is None or value == "" or value == ANY_KIND:
+        return None
+    if not kinds:
+        raise gr.Error(f"This model has no kinds (it was trained without --clusters): use {ANY_KIND!r}, got {value!r}")
+    k = whole(value, "Kind") if isinstance(value, (int, float, str)) and not isinstance(value, bool) else -1
+    if not 0 <= k < kinds:
+        raise gr.Error(f"Kind must be {ANY_KIND!r} or a number from 0 to {kinds - 1}, got {value!r}")
+    return k
+
+
+def kind_choices(shares: list[float]) -> list[tuple[str, str]]:
+    """Explore's kind menu for a model's kind shares (none: only "any")."""
+    return [(ANY_KIND, ANY_KIND)] + [(f"{k} · {share:.0%} of seeds", str(k)) for k, share in enumerate(shares)]
+
+
 def edits_of(amounts: list[Any]) -> dict[int, float]:
     out = {}
     for i, a in enumerate(amounts):

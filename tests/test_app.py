@@ -136,12 +136,23 @@ def test_api_download_then_restore(server):
 
 def test_api_streams_explore_and_walk(server):
     client, ck = server
-    updates = list(client.submit(ck, 0, 16, 0.7, api_name="/explore"))
+    updates = list(client.submit(ck, 0, 16, 0.7, api_name="/explore"))  # the kind left out: any
     assert len(updates) >= 2 and len(updates[-1]) == 16
+    assert [item["caption"] for item in updates[-1]] == [str(i) for i in range(16)]
     frames = list(client.submit(ck, "1 2 3", 2, 8, 0.7, api_name="/walk"))
     assert len(frames) >= 6 and frames[-1][1].endswith(".gif")
     with Image.open(frames[-1][1]) as gif:
         assert gif.n_frames == 6
+
+
+def test_api_explores_one_kind(open_app_url, clusters_ckpt):
+    from ganart.sampler import Sampler
+
+    client, ck = Client(open_app_url, verbose=False), str(clusters_ckpt)
+    seeds = [int(item["caption"]) for item in list(client.submit(ck, 0, 16, 0.7, "1", api_name="/explore"))[-1]]
+    assert len(seeds) == 16 and set(Sampler.load(ck, device="cpu").kinds_of(seeds)) == {1}
+    with pytest.raises(Exception, match=re.escape("Kind must be 'any' or a number from 0 to 3, got '9'")):
+        client.predict(ck, 0, 16, 0.7, "9", api_name="/explore")
 
 
 def test_api_mix_and_breed(server):
@@ -185,6 +196,29 @@ def test_open_child_shows_it_with_its_recipe(session_ckpt):
     img, recipe, a, b = app.open_child(None, click)
     assert (a, b) == (4, 9) and recipe == Recipe.from_json(kids[1][1]).to_json()
     assert np.array_equal(np.asarray(img), np.asarray(kids[1][0].resize(img.size, Image.NEAREST)))
+
+
+def test_explore_shows_one_kind_of_a_clusters_model(session_ckpt, clusters_ckpt):
+    app = open_app(session_ckpt)
+    ck = str(clusters_ckpt)
+    menu = app.kinds(ck)
+    assert menu["visible"] and menu["value"] == "any"
+    assert [v for _, v in menu["choices"]] == ["any", "0", "1", "2", "3"]
+    assert not app.kinds(None)["visible"] and app.kinds(None)["choices"] == [("any", "any")]  # tiny has none
+    grids = list(app.explore(ck, 10, 16, 0.7, "2"))
+    seeds = [int(caption) for _, caption in grids[-1]]
+    assert len(seeds) == 16 and 10 <= seeds[0] and seeds == sorted(set(seeds))
+    assert set(app.samplers.get(ck).kinds_of(seeds)) == {2}
+    assert app.more(ck, 10, 16, "2") == seeds[-1] + 1 and app.more(ck, 10, 16, "any") == 26
+    assert [c for _, c in list(app.explore(ck, 10, 16, 0.7))[-1]] == [str(i) for i in range(10, 26)]
+    for kind, message in [("4", "Kind must be 'any' or a number from 0 to 3, got '4'"),
+                          (-1, "Kind must be 'any' or a number from 0 to 3, got -1"),
+                          ("x", "Kind must be a whole number, got 'x'"), (2.5, "Kind must be a whole number"),
+                          (True, "Kind must be 'any' or a number"), ([1], "Kind must be 'any' or a number")]:
+        with pytest.raises(gr.Error, match=re.escape(message)):
+            list(app.explore(ck, 0, 16, 0.7, kind))
+    with pytest.raises(gr.Error, match="This model has no kinds"):
+        app.more(None, 0, 16, "1")
 
 
 def test_picking_another_model_spans_its_layers(session_ckpt, tmp_path):

@@ -379,6 +379,35 @@ def test_clicking_an_explored_seed_opens_it_in_create(page, url):
     assert page.get_by_role("tab", name="Create").get_attribute("aria-selected") == "true"
 
 
+def test_explore_offers_a_clusters_models_kinds_and_shows_one(page, open_app_url, clusters_ckpt, output_dir):
+    from ganart.sampler import Sampler
+
+    page.goto(open_app_url)
+    first = wait_image_change(page, "create-image", "")
+    page.get_by_role("tab", name="Explore").click()
+    kind = page.locator("#explore-kind input").first
+    assert kind.count() == 0 or not kind.is_visible()  # the tiny model has no kinds
+    page.get_by_role("tab", name="Create").click()
+    box = page.locator("#model input").first
+    box.fill(str(clusters_ckpt))
+    box.press("Enter")
+    wait_image_change(page, "create-image", first)
+    page.get_by_role("tab", name="Explore").click()
+    kind.wait_for(state="visible", timeout=20_000)
+    kind.click()
+    texts = [o.inner_text().split("\n")[-1] for o in page.get_by_role("option").all()]  # "✓\nany": picked
+    assert texts[0] == "any" and len(texts) == 5 and texts[3].startswith("2 · "), texts
+    page.get_by_role("option", name=texts[3]).click()
+    page.get_by_role("button", name="Show").click()
+    captions = page.locator("#explore .caption-label")
+    end = time.time() + 30
+    while captions.count() < 16 and time.time() < end:
+        time.sleep(0.1)
+    seeds = [int(c.inner_text()) for c in captions.all()]
+    assert seeds == Sampler.load(clusters_ckpt, device="cpu").seeds_of_kind(2, 0, 16)
+    page.screenshot(path=str(output_dir / "explore-kind.png"), full_page=True)
+
+
 def test_sliders_are_labelled_with_what_the_model_says_its_directions_do(page, open_app_url, tmp_path):
     from conftest import tiny_generator
 

@@ -274,3 +274,25 @@ def test_psi_pulls_each_seed_toward_its_clusters_mean_w(clusters_ckpt):
         w0, centre = s.seed_w(seed)
         assert torch.equal(centre, centres[seed])
         assert torch.allclose(w0, s.ws_for([s.recipe(seed, psi=1.0)])[0, :1], atol=1e-5)
+
+
+def test_seeds_of_a_kind_are_the_seeds_whose_z_falls_in_its_region(clusters_ckpt, session_ckpt):
+    s = Sampler.load(str(clusters_ckpt), device="cpu")
+    shares = s.kind_shares
+    assert len(shares) == 4 and sum(shares) == pytest.approx(1.0) and min(shares) > 0.05
+    kinds = s.kinds_of(range(200))
+    assert kinds == s.G.mapping_net.classes_of(torch.cat([seed_to_z(i, 32) for i in range(200)])).tolist()
+    for kind in range(4):
+        expect = [i for i in range(50, 200) if kinds[i] == kind][:6]
+        assert s.seeds_of_kind(kind, 50, 6) == expect
+    assert s.seeds_of_kind(None, 7, 3) == [7, 8, 9]
+    with pytest.raises(ValueError, match="kind must be in \\[0, 3\\], got 4"):
+        s.seeds_of_kind(4, 0, 6)
+    with pytest.raises(ValueError, match="tiny has no kinds: it was trained without --clusters"):
+        Sampler.load(str(session_ckpt), device="cpu").seeds_of_kind(0, 0, 6)
+    assert Sampler.load(str(session_ckpt), device="cpu").kind_shares == []
+    # a kind almost no z falls in: what the search finds, or a clear error when it finds none
+    with torch.no_grad():
+        s.G.mapping_net.class_bias[3] = -40.0
+    with pytest.raises(ValueError, match="no seed of kind 3 among seeds 0 to 65535: try a later first seed"):
+        s.seeds_of_kind(3, 0, 6)

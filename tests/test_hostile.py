@@ -397,7 +397,7 @@ NAN, INF = float("nan"), float("inf")
 GOOD = {  # api name -> a valid call
     "generate": ["tiny", 1, 0.7, "sefa", 0, 6, *ZERO],
     "download": ["tiny", 1, 0.7, "sefa", 0, 6, *ZERO],
-    "explore": ["tiny", 0, 16, 0.7],
+    "explore": ["tiny", 0, 16, 0.7, "any"],
     "walk": ["tiny", "1 2", 2, 8, 0.7],
     "mix": ["tiny", 1, 2, "coarse", 0.7],
     "breed": ["tiny", 1, 2, 0.7],
@@ -470,7 +470,8 @@ def test_every_endpoint_takes_any_value_without_harm(session_ckpt, tmp_path):
     ("generate", ["tiny", 2**40, 0.7, "sefa", 0, 6, *ZERO], "maximum"),
     ("walk", ["tiny", "1 -2", 2, 8, 0.7], "keyframe"),
     ("walk", ["tiny", "1 2", 2, 0, 0.7], "Value 0 is less than minimum value 1"),
-    ("explore", ["tiny", 4294967290, 16, 0.7], "Seeds must stay below"),
+    ("explore", ["tiny", 4294967290, 16, 0.7, "any"], "Seeds must stay below"),
+    ("explore", ["tiny", 0, 16, 0.7, "3"], "This model has no kinds"),
     ("mix", ["tiny", 1, 2, "everything", 0.7], "everything"),
     ("generate", ["someone/else", 1, 0.7, "sefa", 0, 6, *ZERO], "not in the list of choices"),
 ])
