@@ -104,6 +104,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     layers = parse_layers(args.layers)
     # recipes record the model's public name (a folder's name, a Hub id), not a path on this machine
     sampler = Sampler.load(args.checkpoint, device=args.device, name=describe(args.checkpoint).name)
+    if args.kind is not None:  # as many seeds of the kind as --seeds names, from its lowest on
+        seeds = sampler.seeds_of_kind(args.kind, min(seeds), len(seeds))
     mix_layers = None
     if args.mix_seed is not None:  # B's styles on these layers, A's (each --seeds seed) elsewhere
         text, groups = args.mix_layers or "coarse", sampler.layer_groups()
@@ -372,6 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--edit", action="append", metavar="INDEX=AMOUNT", help="direction edit, repeatable")
     s.add_argument("--layers", help="layer range START-STOP the edits apply to")
     s.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD)
+    s.add_argument("--kind", type=int, help="a --clusters model: as many seeds of this kind (0: the largest "
+                   "cluster) as --seeds names, from its lowest seed on")
     s.add_argument("--grid", action="store_true", help="also write grid.png")
     s.add_argument("--mix-seed", type=int, help="style mixing: this seed's styles on --mix-layers")
     s.add_argument("--mix-layers", help="coarse (default), middle, fine or START-STOP: the layers --mix-seed gives")

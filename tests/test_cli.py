@@ -33,6 +33,19 @@ def test_sample_writes_pngs_grid_and_recipes(session_ckpt, tmp_path):
     assert np.array_equal(a, b)
 
 
+def test_sample_takes_seeds_of_one_kind(clusters_ckpt, session_ckpt, tmp_path, capsys):
+    from ganart.sampler import Sampler
+
+    out = tmp_path / "out"
+    assert main(["sample", "--checkpoint", str(clusters_ckpt), "--seeds", "20-25", "--kind", "1",
+                 "--out", str(out)]) == 0
+    expect = Sampler.load(str(clusters_ckpt), device="cpu").seeds_of_kind(1, 20, 6)
+    assert sorted(p.name for p in out.iterdir()) == [f"seed{s:010d}.png" for s in expect]
+    capsys.readouterr()
+    assert main(["sample", "--checkpoint", str(session_ckpt), "--kind", "1", "--out", str(out)]) == 2
+    assert "tiny has no kinds: it was trained without --clusters" in capsys.readouterr().err
+
+
 def test_sample_mixes_styles_and_reads_recipe_json(session_ckpt, sampler, tmp_path):
     out = tmp_path / "out"
     assert main(["sample", "--checkpoint", str(session_ckpt), "--seeds", "3,4", "--mix-seed", "9",
