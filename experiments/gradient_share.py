@@ -32,7 +32,8 @@ def main() -> None:
         raise SystemExit(f"{args.snapshot}: not a residual+projected run")
     shape = {k: saved[k] for k in ("resolution", "z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max",
                                    "g_channels", "d_channel_base", "d_channel_max", "use_noise", "feature_size")}
-    t = Trainer(TrainConfig.create(data="emoji", out="/tmp/unused", discriminator="residual+projected", **shape))
+    t = Trainer(TrainConfig.create(data="emoji", out="/tmp/unused", discriminator="residual+projected",
+                                   clusters=saved.get("clusters", 0), **shape))
     load_modules({"G": t.G, "D": t.D}, tensors)
     z = torch.randn(args.n, t.cfg.z_dim, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():

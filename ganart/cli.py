@@ -16,6 +16,7 @@ from .limits import (
     APP_RENDER_BATCH,
     DEFAULT_METHOD,
     DEFAULT_PROJECT_STEPS,
+    KIND_SCAN,
     MAX_ANIMATION_PIXELS,
     MAX_SEEDS,
     METHODS,
@@ -105,7 +106,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
     # recipes record the model's public name (a folder's name, a Hub id), not a path on this machine
     sampler = Sampler.load(args.checkpoint, device=args.device, name=describe(args.checkpoint).name)
     if args.kind is not None:  # as many seeds of the kind as --seeds names, from its lowest on
-        seeds = sampler.seeds_of_kind(args.kind, min(seeds), len(seeds))
+        first, wanted = min(seeds), len(seeds)
+        seeds = sampler.seeds_of_kind(args.kind, first, wanted)
+        if len(seeds) < wanted:
+            print(f"ganart sample: kind {args.kind} is rare: {len(seeds)} of its seeds among the {KIND_SCAN:,} "
+                  f"from {first} on, not {wanted}", file=sys.stderr)
     mix_layers = None
     if args.mix_seed is not None:  # B's styles on these layers, A's (each --seeds seed) elsewhere
         text, groups = args.mix_layers or "coarse", sampler.layer_groups()

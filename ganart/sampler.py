@@ -44,6 +44,7 @@ from .limits import (
     MAX_FRAMES_PER_SEGMENT,
     MAX_KEYFRAMES,
     MAX_SEED,
+    MAX_SEEDS,
     METHODS,
     NUM_DIRECTIONS,
 )
@@ -139,7 +140,7 @@ class Sampler:
     def seeds_of_kind(self, kind: int | None, start: int, count: int) -> list[int]:
         """The first ``count`` seeds from ``start`` on whose kind is ``kind`` (None: any kind).
         Looks through at most KIND_SCAN seeds, so a rare kind may give fewer; none found is an error."""
-        start, count = check_seed(start, "start"), check_int("count", count, 1, MAX_BATCH)
+        start, count = check_seed(start, "start"), check_int("count", count, 1, MAX_SEEDS)
         if kind is None:
             if start + count - 1 > MAX_SEED:
                 raise ValueError(f"seeds must stay below {MAX_SEED}")
@@ -156,7 +157,8 @@ class Sampler:
             if len(found) >= count:
                 return found[:count]
         if not found:
-            raise ValueError(f"no seed of kind {kind} among seeds {start} to {end - 1}: try a later first seed")
+            later = ": try a later first seed" if end <= MAX_SEED else " (the last seeds)"
+            raise ValueError(f"no seed of kind {kind} among seeds {start} to {end - 1}{later}")
         return found
 
     def layer_groups(self) -> dict[str, tuple[int, int]]:

@@ -142,8 +142,11 @@ class App(Projecting):
                 gr.update(maximum=s.num_ws, value=s.num_ws), source, "", *labels)
 
     def more(self, model, start, count, kind) -> int:
-        """Explore's next first seed: the one after the last shown (capped at the last seed)."""
-        return min(self.explored_seeds(model, start, count, kind)[-1] + 1, MAX_SEED)
+        """Explore's next first seed: the one after the last shown."""
+        last = self.explored_seeds(model, start, count, kind)[-1]
+        if last >= MAX_SEED:
+            raise gr.Error(f"These are the last seeds: seeds stop at {MAX_SEED}")
+        return last + 1
 
     def kinds(self, model) -> dict:
         """Explore's kind menu for a model: shown only for one trained with --clusters."""

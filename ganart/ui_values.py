@@ -16,24 +16,34 @@ from .ui_models import page_call
 DISPLAY_SCALE = 4  # the app shows images at 4x, pixels crisp
 
 
+def shown(value: Any) -> str:
+    """A stranger's value as an error message quotes it: its repr, cut to 60 characters."""
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10**60 else f"a {value.bit_length()}-bit integer"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _float(value: Any) -> float:
+    """float(value), or NaN for anything that is not a number within float's range."""
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        return float("nan")
+
+
 def seed_of(value: Any) -> int:
     """A widget's seed (Number gives floats, the API may send strings) -> a checked int."""
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        raise gr.Error(f"Seed must be a whole number from 0 to {MAX_SEED}, got {value!r}") from None
+    f = _float(value)
+    if math.isnan(f):
+        raise gr.Error(f"Seed must be a whole number from 0 to {MAX_SEED}, got {shown(value)}")
     return page_call(check_seed, f, "Seed")
 
 
 def whole(value: Any, what: str) -> int:
     """A slider's or Number's whole number (widgets give floats; the API may send anything,
     and NaN, None or "abc" must be a message, not a bare "Error" from int() in the browser)."""
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        f = float("nan")
+    f = _float(value)
     if not math.isfinite(f) or f != int(f):
-        raise gr.Error(f"{what} must be a whole number, got {value!r}")
+        raise gr.Error(f"{what} must be a whole number, got {shown(value)}")
     return int(f)
 
 
@@ -45,10 +55,11 @@ def kind_of(value: Any, kinds: int) -> int | None:
     if value is None or value == "" or value == ANY_KIND:
         return None
     if not kinds:
-        raise gr.Error(f"This model has no kinds (it was trained without --clusters): use {ANY_KIND!r}, got {value!r}")
+        raise gr.Error(f"This model has no kinds (it was trained without --clusters): use {ANY_KIND!r}, "
+                       f"got {shown(value)}")
     k = whole(value, "Kind") if isinstance(value, (int, float, str)) and not isinstance(value, bool) else -1
     if not 0 <= k < kinds:
-        raise gr.Error(f"Kind must be {ANY_KIND!r} or a number from 0 to {kinds - 1}, got {value!r}")
+        raise gr.Error(f"Kind must be {ANY_KIND!r} or a number from 0 to {kinds - 1}, got {shown(value)}")
     return k
 
 

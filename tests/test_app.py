@@ -219,6 +219,8 @@ def test_explore_shows_one_kind_of_a_clusters_model(session_ckpt, clusters_ckpt)
             list(app.explore(ck, 0, 16, 0.7, kind))
     with pytest.raises(gr.Error, match="This model has no kinds"):
         app.more(None, 0, 16, "1")
+    with pytest.raises(gr.Error, match="These are the last seeds: seeds stop at 4294967295"):
+        app.more(None, 2**32 - 16, 16, "any")
 
 
 def test_picking_another_model_spans_its_layers(session_ckpt, tmp_path):

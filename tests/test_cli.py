@@ -41,6 +41,10 @@ def test_sample_takes_seeds_of_one_kind(clusters_ckpt, session_ckpt, tmp_path, c
                  "--out", str(out)]) == 0
     expect = Sampler.load(str(clusters_ckpt), device="cpu").seeds_of_kind(1, 20, 6)
     assert sorted(p.name for p in out.iterdir()) == [f"seed{s:010d}.png" for s in expect]
+    many = tmp_path / "many"  # more than one render batch (256)
+    assert main(["sample", "--checkpoint", str(clusters_ckpt), "--seeds", "0-299", "--kind", "0",
+                 "--out", str(many)]) == 0
+    assert len(list(many.iterdir())) == 300
     capsys.readouterr()
     assert main(["sample", "--checkpoint", str(session_ckpt), "--kind", "1", "--out", str(out)]) == 2
     assert "tiny has no kinds: it was trained without --clusters" in capsys.readouterr().err

@@ -108,6 +108,8 @@ def test_clusters_auto_is_one_per_hundred_images_and_keeps_what_the_weights_were
     trainer(tmp_path, shapes, "plain", max_steps=1).fit()
     assert trainer(tmp_path, many, "tuned", init_from=str(tmp_path / "plain")).cfg.clusters == 0
     assert trainer(tmp_path, many, "tuned3", init_from=str(tmp_path / "three")).cfg.clusters == 3
+    with pytest.raises(ValueError, match="trained with --clusters 3, and the projected D takes no clusters"):
+        resolve(TrainConfig.create(data=str(many), discriminator="projected", init_from=str(tmp_path / "three")), None)
     # the command line spells it auto or a number
     flags = ["train", "--data", str(many), "--out", str(tmp_path / "cli"), "--dry-run"]
     capsys.readouterr()
@@ -296,3 +298,5 @@ def test_seeds_of_a_kind_are_the_seeds_whose_z_falls_in_its_region(clusters_ckpt
         s.G.mapping_net.class_bias[3] = -40.0
     with pytest.raises(ValueError, match="no seed of kind 3 among seeds 0 to 65535: try a later first seed"):
         s.seeds_of_kind(3, 0, 6)
+    with pytest.raises(ValueError, match=f"no seed of kind 3 among seeds {2**32 - 9} to {2**32 - 1} \\(the last"):
+        s.seeds_of_kind(3, 2**32 - 9, 6)

@@ -464,6 +464,19 @@ def test_every_endpoint_takes_any_value_without_harm(session_ckpt, tmp_path):
         demo.close()
 
 
+def test_a_clusters_models_kind_takes_any_value(open_app_url, clusters_ckpt):
+    """Explore's kind reaches ganart as sent (the menu takes custom values): 10**400 died in
+    float() with a bare error."""
+    base = open_app_url.rstrip("/")
+    for value in HOSTILE:
+        text = _call(base, "explore", [str(clusters_ckpt), 0, 16, 0.7, value])
+        if value in (None, ""):  # any kind
+            assert "event: complete" in text, (value, text[:300])
+        else:
+            assert "event: error" in text and "Kind must be" in text, (repr(value)[:40], text[:300])
+            assert len(text) < 1000 and "Traceback" not in text
+
+
 @pytest.mark.parametrize("api, data, message", [
     ("generate", ["tiny", 1, 0.7, "sefa", 4, 2, *ZERO], "layers must satisfy 0 <= start < stop <= 6"),
     ("generate", ["tiny", 1, 0.7, "ica", 0, 6, *ZERO], "ica"),

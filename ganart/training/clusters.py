@@ -46,7 +46,11 @@ def resolve(cfg: TrainConfig, resume_from: Path | None) -> int:
     if resume_from is not None:
         return int(saved_config(resume_from).get("clusters", 0))
     if cfg.init_from:
-        return load_checkpoint(cfg.init_from).config.classes
+        k = load_checkpoint(cfg.init_from).config.classes
+        if k and cfg.discriminator == "projected":
+            raise ValueError(f"{cfg.init_from}: trained with --clusters {k}, and the projected D takes no "
+                             "clusters: fine-tune it with --discriminator residual, residual+projected or selfsupervised")
+        return k
     if cfg.discriminator == "projected":
         return 0
     return auto_clusters(count_images(cfg.data))
