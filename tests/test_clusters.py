@@ -97,12 +97,14 @@ def test_clusters_auto_is_one_per_hundred_images_and_keeps_what_the_weights_were
     flags = flags_for(fresh.cfg)  # the card's command names the K used
     assert flags[flags.index("--clusters") + 1] == "2"
     assert trainer(tmp_path, shapes, "few").cfg.clusters == 0  # 12 images
-    assert resolve(TrainConfig.create(data=str(many), discriminator="projected"), None) == 0
+    assert resolve(TrainConfig.create(data=str(many), discriminator="projected"), None)[0] == 0
+    assert "--clusters auto: 2 (one per 100 of 250 images, at most 16, none below 200)" in capsys.readouterr().err
     # z's regions cannot change, so a resumed run and a fine-tune keep their weights' K, whatever
     # auto would pick for the folder
     trainer(tmp_path, shapes, "three", max_steps=1, clusters=3).fit()
     resumed = trainer(tmp_path, shapes, "three", max_steps=2, resume="auto")
     assert resumed.cfg.clusters == 3
+    assert "--clusters auto: 3 (as the snapshot was trained)" in capsys.readouterr().err
     resumed.fit()
     assert resumed.progress.step == 2
     trainer(tmp_path, shapes, "plain", max_steps=1).fit()

@@ -37,23 +37,25 @@ def auto_clusters(n_images: int) -> int:
     return k if k >= 2 else 0
 
 
-def resolve(cfg: TrainConfig, resume_from: Path | None) -> int:
-    """The K a run trains with. ``auto`` keeps what the weights it starts from were trained with
-    (a resumed snapshot, an --init-from checkpoint), since z's regions cannot change; a fresh run
-    gets ``auto_clusters`` of its images (0 with the projected D, which takes no classes)."""
+def resolve(cfg: TrainConfig, resume_from: Path | None) -> tuple[int, str]:
+    """The K a run trains with, and why (for the log; "" when the flag named it). ``auto`` keeps
+    what the weights it starts from were trained with (a resumed snapshot, an --init-from
+    checkpoint), since z's regions cannot change; a fresh run gets ``auto_clusters`` of its images
+    (0 with the projected D, which takes no classes)."""
     if cfg.clusters != AUTO_CLUSTERS:
-        return cfg.clusters
+        return cfg.clusters, ""
     if resume_from is not None:
-        return int(saved_config(resume_from).get("clusters", 0))
+        return int(saved_config(resume_from).get("clusters", 0)), "as the snapshot was trained"
     if cfg.init_from:
         k = load_checkpoint(cfg.init_from).config.classes
         if k and cfg.discriminator == "projected":
             raise ValueError(f"{cfg.init_from}: trained with --clusters {k}, and the projected D takes no "
                              "clusters: fine-tune it with --discriminator residual, residual+projected or selfsupervised")
-        return k
+        return k, "as --init-from was trained"
     if cfg.discriminator == "projected":
-        return 0
-    return auto_clusters(count_images(cfg.data))
+        return 0, "the projected D takes no clusters"
+    n = count_images(cfg.data)
+    return auto_clusters(n), f"one per {IMAGES_PER_CLUSTER} of {n:,} images, at most {AUTO_MAX}, none below 200"
 
 
 def thumbnails(images: np.ndarray) -> torch.Tensor:

@@ -103,7 +103,10 @@ class Trainer:
         # record from there, so --init-from is only read on a fresh start (the parent folder
         # may be gone or replaced by a newer model by the time a fine-tune is resumed).
         self.resume_from = snapshot.find_resume(self.out, cfg.resume)
-        cfg = self.cfg = replace(cfg, clusters=clusters.resolve(cfg, self.resume_from))
+        k, why = clusters.resolve(cfg, self.resume_from)
+        cfg = self.cfg = replace(cfg, clusters=k)
+        if why and self.rank == 0:
+            print(f"ganart train: --clusters auto: {k} ({why})", file=sys.stderr)
         mcfg = cfg.model_config()
         with torch.random.fork_rng(devices=[]):  # model init without touching the global RNG
             torch.manual_seed(cfg.seed)
