@@ -1,18 +1,26 @@
 """FID against images seen over a checkpoint's lineage, and how many images a target FID needs
-if the trend held: the arithmetic behind the README's "How far FID ≤ 60 is on this CPU".
+if the trend held: the arithmetic behind docs/scaling.md's "How far FID ≤ 60 is on a CPU".
 
     python experiments/fid_trend.py [CHECKPOINT] [--from-kimg 740] [--target 60] [--img-per-s 21]
+    python experiments/fid_trend.py --curve runs/quality.json --arm NAME [--from-kimg 100] [--at-hours 8]
 
 The points are the earlier cuts in the checkpoint's lineage.json (kimg, FID; cuts with no kimg
 recorded are left out) plus the checkpoint's own FID₂₀₀₀ and images seen (config.json). Two
 least-squares fits over the points from --from-kimg on: FID linear in log10(images), and a power
 law (log FID linear in log10(images)). Both mix the lineage's changes of recipe with its images,
 so the answer is a scale, not a forecast.
+
+With --curve, the points are instead one arm's FID₅₀₀ curve from `benchmarks/quality.py` (its
+snapshots' images and hours of training steps), shifted onto FID₂₀₀₀ by the arm's final score
+(the offset between its last FID₅₀₀ and its FID₂₀₀₀); the same two fits then say what FID₂₀₀₀ the
+arm would have at --at-hours, and when it would reach the target and the checkpoint's own FID.
+Beside them: the images the checkpoint's lineage needed for the arm's final FID₂₀₀₀.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -59,13 +67,70 @@ def kimg_for(fid: float, name: str, slope: float, intercept: float) -> float:
     return float(10 ** ((y - intercept) / slope))
 
 
+def curve_points(path: Path, arm: str) -> tuple[list[tuple[float, float]], float, dict]:
+    """(kimg, FID₅₀₀ + offset) along one arm's curve in a quality.py results file, the offset that
+    puts its last point on its FID₂₀₀₀, and the arm's record."""
+    results = json.loads(path.read_text(encoding="utf-8"))
+    if arm not in results or not results[arm].get("curve") or "final" not in results[arm]:
+        raise SystemExit(f"{path}: no scored curve for arm {arm!r} (arms: {', '.join(results) or 'none'})")
+    rec = results[arm]
+    final = min(rec["curve"], key=lambda c: abs(c["images"] - rec["images"]))
+    offset = rec["final"]["fid"] - final["fid500"]
+    return [(c["images"] / 1000, c["fid500"] + offset) for c in rec["curve"]], offset, rec
+
+
+def lineage_kimg_at(ckpt: Path, fid: float) -> float | None:
+    """The images (k) the lineage needed to reach ``fid``: linear in log10(kimg) between the two
+    cuts around it; None when its cuts never went that low."""
+    pts = lineage_points(ckpt)
+    for (k0, f0), (k1, f1) in zip(pts, pts[1:]):
+        if f0 > fid >= f1:
+            t = (f0 - fid) / (f0 - f1)
+            return float(10 ** (np.log10(k0) + t * (np.log10(k1) - np.log10(k0))))
+    return None
+
+
+def forecast_curve(args: argparse.Namespace) -> None:
+    ckpt = Path(args.checkpoint)
+    points, offset, rec = curve_points(Path(args.curve), args.arm)
+    fitted = [p for p in points if p[0] >= args.from_kimg]
+    if len(fitted) < 3:
+        raise SystemExit(f"only {len(fitted)} curve points from {args.from_kimg:g} kimg on; fit at least 3 (lower --from-kimg)")
+    now_kimg, now = rec["images"] / 1000, rec["final"]["fid"]
+    kimg_per_h = now_kimg / rec["hours"]
+    own = read_config(ckpt / CONFIG_NAME)[1]
+    own_fid = own.metrics[lineage(ckpt).get("metric", {}).get("key", "fid2000_psi1")]["fid"]
+    print(f"{args.arm}: FID2000 {now:.2f} at {now_kimg:,.0f} kimg, {rec['hours']:.2f} h of steps "
+          f"({kimg_per_h * 1000 / 3600:.1f} img/s on average); FID500 {offset:+.2f} fitted over "
+          f"{len(fitted)} snapshots from {fitted[0][0]:,.0f} kimg")
+    then = lineage_kimg_at(ckpt, now)
+    print(f"{ckpt.name}'s lineage reached FID {now:.2f} at " +
+          (f"{then:,.0f} kimg: {then / now_kimg:.1f}x the images" if then else "no cut (never that low)"))
+    at = args.at_hours * kimg_per_h
+    for name, (slope, icpt) in fits(fitted).items():
+        fid_at = slope * np.log10(at) + icpt if name == "log-linear" else 10 ** (slope * np.log10(at) + icpt)
+        per = f"{slope:.1f} FID per tenfold images" if name == "log-linear" else f"FID ~ images^{slope:.3f}"
+        reach = "; ".join(f"FID {t:.2f} at {kimg_for(t, name, slope, icpt) / 1000:,.2f} M images "
+                          f"({kimg_for(t, name, slope, icpt) / kimg_per_h:,.1f} h)" for t in (own_fid, args.target))
+        print(f"{name:10s}: {per}; FID {fid_at:.1f} at {args.at_hours:g} h ({at / 1000:,.2f} M images); {reach}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--curve", help="a benchmarks/quality.py results file: fit one arm's FID500 curve instead")
+    ap.add_argument("--arm", help="with --curve: the arm's name")
+    ap.add_argument("--at-hours", type=float, default=8.0, help="with --curve: the hours of steps to forecast at")
     ap.add_argument("checkpoint", nargs="?", default="checkpoints/emoji64")
-    ap.add_argument("--from-kimg", type=float, default=740.0, help="fit the cuts from here on")
+    ap.add_argument("--from-kimg", type=float, help="fit the points from here on (default: 740 for cuts, 100 for a curve)")
     ap.add_argument("--target", type=float, default=60.0)
     ap.add_argument("--img-per-s", type=float, default=21.0, help="training speed to turn images into hours")
     args = ap.parse_args()
+    if args.from_kimg is None:
+        args.from_kimg = 100.0 if args.curve else 740.0
+    if args.curve and not args.arm:
+        ap.error("--curve needs --arm: the name of the arm whose curve to fit")
+    if args.curve:
+        return forecast_curve(args)
     points = [p for p in lineage_points(Path(args.checkpoint)) if p[0] >= args.from_kimg]
     now_kimg, now_fid = points[-1]  # the checkpoint itself (a sibling cut may list as many kimg)
     print(f"{len(points)} cuts from {points[0][0]:,.0f} to {now_kimg:,.0f} kimg; FID {points[0][1]} -> {now_fid:.2f}")
