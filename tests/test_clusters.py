@@ -81,6 +81,10 @@ def test_bad_cluster_counts_are_clear_errors(shapes):
         ModelConfig(classes=5000)
 
 
+def uncounted() -> int:
+    raise AssertionError("K was not the data's to pick here, so the images need no counting")
+
+
 def test_clusters_auto_is_one_per_hundred_images_and_keeps_what_the_weights_were_trained_with(tmp_path, shapes,
                                                                                               capsys):
     from shapes import make_shapes
@@ -97,8 +101,16 @@ def test_clusters_auto_is_one_per_hundred_images_and_keeps_what_the_weights_were
     flags = flags_for(fresh.cfg)  # the card's command names the K used
     assert flags[flags.index("--clusters") + 1] == "2"
     assert trainer(tmp_path, shapes, "few").cfg.clusters == 0  # 12 images
-    assert resolve(TrainConfig.create(data=str(many), discriminator="projected"), None)[0] == 0
+    assert resolve(TrainConfig.create(data=str(many), discriminator="projected"), None, uncounted)[0] == 0
     assert "--clusters auto: 2 (one per 100 of 250 images, at most 16, none below 200)" in capsys.readouterr().err
+    # files that do not decode are not images: 250 that do and 160 that do not make 2 clusters, not 4
+    for i in range(160):
+        (many / f"broken{i:03d}.png").write_bytes(b"not a png")
+    with pytest.warns(UserWarning, match="skipped 160 unreadable image file"):
+        assert trainer(tmp_path, many, "broken").cfg.clusters == 2
+    assert "one per 100 of 250 images" in capsys.readouterr().err
+    for f in many.glob("broken*.png"):
+        f.unlink()
     # z's regions cannot change, so a resumed run and a fine-tune keep their weights' K, whatever
     # auto would pick for the folder
     trainer(tmp_path, shapes, "three", max_steps=1, clusters=3).fit()
@@ -111,7 +123,8 @@ def test_clusters_auto_is_one_per_hundred_images_and_keeps_what_the_weights_were
     assert trainer(tmp_path, many, "tuned", init_from=str(tmp_path / "plain")).cfg.clusters == 0
     assert trainer(tmp_path, many, "tuned3", init_from=str(tmp_path / "three")).cfg.clusters == 3
     with pytest.raises(ValueError, match="trained with --clusters 3, and the projected D takes no clusters"):
-        resolve(TrainConfig.create(data=str(many), discriminator="projected", init_from=str(tmp_path / "three")), None)
+        resolve(TrainConfig.create(data=str(many), discriminator="projected", init_from=str(tmp_path / "three")), None,
+                uncounted)
     # the command line spells it auto or a number
     flags = ["train", "--data", str(many), "--out", str(tmp_path / "cli"), "--dry-run"]
     capsys.readouterr()

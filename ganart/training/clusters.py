@@ -12,6 +12,7 @@ loaded, so a resumed run needs nothing saved. They group images by colour and la
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,6 @@ import torch
 from ..checkpoint import load_checkpoint
 from ..models import Generator, fit_region_bias
 from .config import AUTO_CLUSTERS, TrainConfig
-from .data import count_images
 from .snapshot import saved_config
 
 THUMB = 8  # px: the thumbnails that are clustered
@@ -37,11 +37,11 @@ def auto_clusters(n_images: int) -> int:
     return k if k >= 2 else 0
 
 
-def resolve(cfg: TrainConfig, resume_from: Path | None) -> tuple[int, str]:
+def resolve(cfg: TrainConfig, resume_from: Path | None, n_images: Callable[[], int]) -> tuple[int, str]:
     """The K a run trains with, and why (for the log; "" when the flag named it). ``auto`` keeps
     what the weights it starts from were trained with (a resumed snapshot, an --init-from
-    checkpoint), since z's regions cannot change; a fresh run gets ``auto_clusters`` of its images
-    (0 with the projected D, which takes no classes)."""
+    checkpoint), since z's regions cannot change; a fresh run gets ``auto_clusters`` of the images
+    ``n_images()`` counts (the ones that decode; 0 with the projected D, which takes no classes)."""
     if cfg.clusters != AUTO_CLUSTERS:
         return cfg.clusters, ""
     if resume_from is not None:
@@ -54,7 +54,7 @@ def resolve(cfg: TrainConfig, resume_from: Path | None) -> tuple[int, str]:
         return k, "as --init-from was trained"
     if cfg.discriminator == "projected":
         return 0, "the projected D takes no clusters"
-    n = count_images(cfg.data)
+    n = n_images()
     return auto_clusters(n), f"one per {IMAGES_PER_CLUSTER} of {n:,} images, at most {AUTO_MAX}, none below 200"
 
 

@@ -176,11 +176,6 @@ def load_emoji(pre: Preprocess = Preprocess()) -> np.ndarray:
     return arr
 
 
-def count_images(source: str) -> int:
-    """How many images ``emoji`` or a folder holds, without decoding them (unreadable files count)."""
-    return len(emoji_pngs(emoji_font_path())) if source == "emoji" else len(folder_files(Path(source)))
-
-
 def load_dataset(source: str, pre: Preprocess = Preprocess()) -> np.ndarray:
     """``emoji`` or a folder -> uint8 [N, R, R, 3]."""
     return load_emoji(pre) if source == "emoji" else load_folder(source, pre)

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..card import write_card
@@ -103,7 +104,8 @@ class Trainer:
         # record from there, so --init-from is only read on a fresh start (the parent folder
         # may be gone or replaced by a newer model by the time a fine-tune is resumed).
         self.resume_from = snapshot.find_resume(self.out, cfg.resume)
-        k, why = clusters.resolve(cfg, self.resume_from)
+        self._images: np.ndarray | None = None
+        k, why = clusters.resolve(cfg, self.resume_from, lambda: len(self.images()))
         cfg = self.cfg = replace(cfg, clusters=k)
         if why and self.rank == 0:
             print(f"ganart train: --clusters auto: {k} ({why})", file=sys.stderr)
@@ -160,9 +162,15 @@ class Trainer:
             for g in getattr(self, name).param_groups:
                 g["lr"] = hp["lr"] * g.get("lr_mult", 1.0)
 
+    def images(self) -> np.ndarray:
+        """The training set as decoded, loaded once (``--clusters auto`` counts it before the
+        model is built): uint8 [N, R, R, 3], files that cannot be read left out."""
+        if self._images is None:
+            self._images = load_dataset(self.cfg.data, Preprocess(self.cfg.resolution, self.cfg.background, self.cfg.fit))
+        return self._images
+
     def load_data(self) -> None:
-        pre = Preprocess(self.cfg.resolution, self.cfg.background, self.cfg.fit)
-        images = load_dataset(self.cfg.data, pre)
+        images = self.images()
         if len(images) < self.local_batch:
             raise ValueError(f"{self.cfg.data}: {len(images)} images is fewer than the batch of {self.local_batch}")
         self.real = images  # uint8 [N, R, R, 3], the reference set for --eval-every
