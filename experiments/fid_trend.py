@@ -106,12 +106,16 @@ def forecast_curve(args: argparse.Namespace) -> None:
     then = lineage_kimg_at(ckpt, now)
     print(f"{ckpt.name}'s lineage reached FID {now:.2f} at " +
           (f"{then:,.0f} kimg: {then / now_kimg:.1f}x the images" if then else "no cut (never that low)"))
-    at = args.at_hours * kimg_per_h
+    # hours still to go run at --img-per-s when given (a run slowed by other work early on), else
+    # at the arm's average so far
+    per_h = args.img_per_s * 3.6 if args.img_per_s else kimg_per_h
+    at = now_kimg + (args.at_hours - rec["hours"]) * per_h
     for name, (slope, icpt) in fits(fitted).items():
         fid_at = slope * np.log10(at) + icpt if name == "log-linear" else 10 ** (slope * np.log10(at) + icpt)
         per = f"{slope:.1f} FID per tenfold images" if name == "log-linear" else f"FID ~ images^{slope:.3f}"
         reach = "; ".join(f"FID {t:.2f} at {kimg_for(t, name, slope, icpt) / 1000:,.2f} M images "
-                          f"({kimg_for(t, name, slope, icpt) / kimg_per_h:,.1f} h)" for t in (own_fid, args.target))
+                          f"({rec['hours'] + (kimg_for(t, name, slope, icpt) - now_kimg) / per_h:,.1f} h)"
+                          for t in (own_fid, args.target))
         print(f"{name:10s}: {per}; FID {fid_at:.1f} at {args.at_hours:g} h ({at / 1000:,.2f} M images); {reach}")
 
 
@@ -123,10 +127,13 @@ def main() -> None:
     ap.add_argument("checkpoint", nargs="?", default="checkpoints/emoji64")
     ap.add_argument("--from-kimg", type=float, help="fit the points from here on (default: 740 for cuts, 100 for a curve)")
     ap.add_argument("--target", type=float, default=60.0)
-    ap.add_argument("--img-per-s", type=float, default=21.0, help="training speed to turn images into hours")
+    ap.add_argument("--img-per-s", type=float,
+                    help="training speed to turn images into hours (default: 21 for cuts, a curve's own average)")
     args = ap.parse_args()
     if args.from_kimg is None:
         args.from_kimg = 100.0 if args.curve else 740.0
+    if args.img_per_s is None and not args.curve:
+        args.img_per_s = 21.0
     if args.curve and not args.arm:
         ap.error("--curve needs --arm: the name of the arm whose curve to fit")
     if args.curve:
