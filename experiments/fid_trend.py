@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -68,26 +69,39 @@ def kimg_for(fid: float, name: str, slope: float, intercept: float) -> float:
 
 
 def curve_points(path: Path, arm: str) -> tuple[list[tuple[float, float]], float, dict]:
-    """(kimg, FID₅₀₀ + offset) along one arm's curve in a quality.py results file, the offset that
-    puts its last point on its FID₂₀₀₀, and the arm's record."""
+    """(kimg, curve FID + offset) along one arm's curve in a quality.py results file, the offset
+    that puts its last point on its full FID, and the arm's record."""
     results = json.loads(path.read_text(encoding="utf-8"))
     if arm not in results or not results[arm].get("curve") or "final" not in results[arm]:
         raise SystemExit(f"{path}: no scored curve for arm {arm!r} (arms: {', '.join(results) or 'none'})")
     rec = results[arm]
+    key = next((k for k in rec["curve"][0] if re.fullmatch(r"fid\d+", k)), None)  # fid{--curve-n}
+    if key is None:
+        raise SystemExit(f"{path}: arm {arm!r}'s curve has no fid<N> values")
     final = min(rec["curve"], key=lambda c: abs(c["images"] - rec["images"]))
-    offset = rec["final"]["fid"] - final["fid500"]
-    return [(c["images"] / 1000, c["fid500"] + offset) for c in rec["curve"]], offset, rec
+    offset = rec["final"]["fid"] - final[key]
+    return [(c["images"] / 1000, c[key] + offset) for c in rec["curve"]], offset, rec
 
 
 def lineage_kimg_at(ckpt: Path, fid: float) -> float | None:
     """The images (k) the lineage needed to reach ``fid``: linear in log10(kimg) between the two
-    cuts around it; None when its cuts never went that low."""
+    cuts around it; None when no two cuts bracket it."""
     pts = lineage_points(ckpt)
     for (k0, f0), (k1, f1) in zip(pts, pts[1:]):
         if f0 > fid >= f1:
             t = (f0 - fid) / (f0 - f1)
             return float(10 ** (np.log10(k0) + t * (np.log10(k1) - np.log10(k0))))
     return None
+
+
+def lineage_line(ckpt: Path, fid: float, kimg: float) -> str:
+    then = lineage_kimg_at(ckpt, fid)
+    if then is not None:
+        return f"{ckpt.name}'s lineage reached FID {fid:.2f} at {then:,.0f} kimg: {then / kimg:.1f}x the images"
+    pts = lineage_points(ckpt)
+    if fid >= pts[0][1]:
+        return f"{ckpt.name}'s lineage was already below FID {fid:.2f} at its first recorded cut ({pts[0][0]:,.0f} kimg)"
+    return f"{ckpt.name}'s lineage never reached FID {fid:.2f} (its best: {min(f for _, f in pts):.2f})"
 
 
 def forecast_curve(args: argparse.Namespace) -> None:
@@ -97,22 +111,27 @@ def forecast_curve(args: argparse.Namespace) -> None:
     if len(fitted) < 3:
         raise SystemExit(f"only {len(fitted)} curve points from {args.from_kimg:g} kimg on; fit at least 3 (lower --from-kimg)")
     now_kimg, now = rec["images"] / 1000, rec["final"]["fid"]
+    if args.at_hours <= rec["hours"]:
+        raise SystemExit(f"--at-hours {args.at_hours:g} is not after the arm's {rec['hours']:.2f} h: it forecasts ahead")
+    if args.img_per_s is not None and args.img_per_s <= 0:
+        raise SystemExit(f"--img-per-s must be above 0, got {args.img_per_s:g}")
     kimg_per_h = now_kimg / rec["hours"]
     own = read_config(ckpt / CONFIG_NAME)[1]
     own_fid = own.metrics[lineage(ckpt).get("metric", {}).get("key", "fid2000_psi1")]["fid"]
     print(f"{args.arm}: FID2000 {now:.2f} at {now_kimg:,.0f} kimg, {rec['hours']:.2f} h of steps "
-          f"({kimg_per_h * 1000 / 3600:.1f} img/s on average); FID500 {offset:+.2f} fitted over "
-          f"{len(fitted)} snapshots from {fitted[0][0]:,.0f} kimg")
-    then = lineage_kimg_at(ckpt, now)
-    print(f"{ckpt.name}'s lineage reached FID {now:.2f} at " +
-          (f"{then:,.0f} kimg: {then / now_kimg:.1f}x the images" if then else "no cut (never that low)"))
+          f"({kimg_per_h * 1000 / 3600:.1f} img/s on average); its curve, shifted by {offset:+.2f} onto that FID "
+          f"(one snapshot's difference), fitted over {len(fitted)} snapshots from {fitted[0][0]:,.0f} kimg")
+    print(lineage_line(ckpt, now, now_kimg))
     # hours still to go run at --img-per-s when given (a run slowed by other work early on), else
     # at the arm's average so far
-    per_h = args.img_per_s * 3.6 if args.img_per_s else kimg_per_h
+    per_h = args.img_per_s * 3.6 if args.img_per_s is not None else kimg_per_h
     at = now_kimg + (args.at_hours - rec["hours"]) * per_h
     for name, (slope, icpt) in fits(fitted).items():
         fid_at = slope * np.log10(at) + icpt if name == "log-linear" else 10 ** (slope * np.log10(at) + icpt)
         per = f"{slope:.1f} FID per tenfold images" if name == "log-linear" else f"FID ~ images^{slope:.3f}"
+        if slope >= 0:
+            print(f"{name:10s}: {per}: the fitted curve is not falling, so it reaches no lower FID")
+            continue
         reach = "; ".join(f"FID {t:.2f} at {kimg_for(t, name, slope, icpt) / 1000:,.2f} M images "
                           f"({rec['hours'] + (kimg_for(t, name, slope, icpt) - now_kimg) / per_h:,.1f} h)"
                           for t in (own_fid, args.target))

@@ -115,13 +115,14 @@ def test_clusters_auto_is_one_per_hundred_images_and_keeps_what_the_weights_were
     # auto would pick for the folder
     trainer(tmp_path, shapes, "three", max_steps=1, clusters=3).fit()
     resumed = trainer(tmp_path, shapes, "three", max_steps=2, resume="auto")
-    assert resumed.cfg.clusters == 3
+    assert resumed.cfg.clusters == 3 and resumed._images is None  # K came without reading the data
     assert "--clusters auto: 3 (as the snapshot was trained)" in capsys.readouterr().err
     resumed.fit()
     assert resumed.progress.step == 2
     trainer(tmp_path, shapes, "plain", max_steps=1).fit()
     assert trainer(tmp_path, many, "tuned", init_from=str(tmp_path / "plain")).cfg.clusters == 0
-    assert trainer(tmp_path, many, "tuned3", init_from=str(tmp_path / "three")).cfg.clusters == 3
+    tuned3 = trainer(tmp_path, many, "tuned3", init_from=str(tmp_path / "three"))
+    assert tuned3.cfg.clusters == 3 and tuned3._images is None
     with pytest.raises(ValueError, match="trained with --clusters 3, and the projected D takes no clusters"):
         resolve(TrainConfig.create(data=str(many), discriminator="projected", init_from=str(tmp_path / "three")), None,
                 uncounted)
