@@ -8,24 +8,34 @@ import json
 from dataclasses import asdict, fields
 
 from . import distributed as dist
-from .config import AUTO_CLUSTERS, DISCRIMINATOR_DEFAULTS, DISCRIMINATORS, LOSSES, LR_DECAYS, TrainConfig
+from .config import (
+    AUTO_CLUSTERS,
+    AUTO_THREADS,
+    DISCRIMINATOR_DEFAULTS,
+    DISCRIMINATORS,
+    LOSSES,
+    LR_DECAYS,
+    TrainConfig,
+)
 from .loop import Trainer
 
 CHOICES = {"discriminator": DISCRIMINATORS, "loss": LOSSES, "lr_decay": LR_DECAYS}
 
 
-def clusters_flag(text: str) -> int:
-    """--clusters: "auto" or a whole number."""
-    if text == "auto":
-        return AUTO_CLUSTERS
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected auto or a whole number, got {text!r}") from None
+def auto_or_number(auto: int):
+    """A flag's parser for "auto" (read as ``auto``) or a whole number."""
+    def parse(text: str) -> int:
+        if text == "auto":
+            return auto
+        try:
+            return int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected auto or a whole number, got {text!r}") from None
+    return parse
 
 
-PARSERS = {"clusters": clusters_flag}
-SHOWN = {"clusters": "auto"}
+PARSERS = {"clusters": auto_or_number(AUTO_CLUSTERS), "threads": auto_or_number(AUTO_THREADS)}
+SHOWN = {"clusters": "auto", "threads": "auto"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -16,6 +16,7 @@ LR_DECAYS = ("none", "linear", "cosine")
 DISCRIMINATORS = ("residual", "projected", "residual+projected", "selfsupervised")
 LOSSES = ("standard", "relativistic")
 AUTO_CLUSTERS = -1  # --clusters auto: ganart.training.clusters.resolve picks K from the data
+AUTO_THREADS = -1  # --threads auto: ganart.training.threads picks the fastest count as the run goes
 # What a discriminator trains best with, where it differs from the field defaults below; a flag
 # given on the command line still wins (TrainConfig.create). The projected one follows the
 # published recipe: hinge loss, no R1, DiffAugment on every image, equal learning rates.
@@ -148,7 +149,9 @@ class TrainConfig:
     # "auto": bf16 on CUDA and on CPUs with native bf16 (AVX-512 BF16 or AMX: ~27 % more images/s
     # here, and FID on par at equal images, docs/training.md); fp32 elsewhere. Or "bf16", "off".
     amp: str = "auto"
-    threads: int = 0  # CPU threads (0: torch default)
+    # CPU threads: auto keeps the fastest count as the load on the machine changes; a number (0:
+    # torch's default) fixes it, which a run that must repeat or resume bit for bit needs
+    threads: int = AUTO_THREADS
     log_every: int = 20
     dry_run: bool = False
 
@@ -165,8 +168,10 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a finite number >= 0, got {v}")
         if not 2 <= self.eval_n <= 50_000:
             raise ValueError(f"eval_n must be in [2, 50000], got {self.eval_n}")
-        if self.max_steps < 0 or self.grid < 0 or self.threads < 0:
-            raise ValueError("max_steps, grid and threads must be >= 0")
+        if self.max_steps < 0 or self.grid < 0:
+            raise ValueError("max_steps and grid must be >= 0")
+        if self.threads < AUTO_THREADS:
+            raise ValueError(f"threads must be auto or a whole number >= 0, got {self.threads}")
         for name in ("lr_g", "lr_d", "lr_heads"):
             if not 0 < getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be in (0, 1], got {getattr(self, name)}")

@@ -34,12 +34,13 @@ from ..models import Discriminator, Generator, count_params
 from ..progress import progress as progress_bar
 from . import clusters, lineage, snapshot
 from . import distributed as dist
-from .config import TrainConfig, lr_scale, uses_feature_network
+from .config import AUTO_THREADS, TrainConfig, lr_scale, uses_feature_network
 from .data import ImageBatches, Preprocess, load_dataset
 from .hardware import default_batch, emulated_bf16_warning, training_device, use_bf16
 from .loss import GANLoss
 from .projected import PixelAndProjected, ProjectedDiscriminator, feature_network_sha256
 from .selfsupervised import SelfSupervisedDiscriminator
+from .threads import ThreadTuner
 
 GOOD_STATE_EVERY = 50  # steps between in-memory copies that a non-finite step rolls back to
 
@@ -94,8 +95,10 @@ class Trainer:
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
             torch.backends.cudnn.benchmark = True
-        if cfg.threads:
+        if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
+        auto = cfg.threads == AUTO_THREADS and self.device.type == "cpu" and self.world == 1
+        self.tuner = ThreadTuner(torch.get_num_threads(), cfg.r1_interval) if auto else None
         self.amp = use_bf16(cfg.amp, self.device)
         if self.rank == 0 and (warning := emulated_bf16_warning(cfg.amp, self.device)):
             print(warning, file=sys.stderr)
@@ -414,6 +417,14 @@ class Trainer:
             or self.stop_requested
         )
 
+    def _tune_threads(self, seconds: float) -> None:
+        count = self.tuner.step(seconds, self.cfg.batch)
+        if count is not None:
+            torch.set_num_threads(count)
+        if self.tuner.news:
+            print(f"ganart train: {self.tuner.news}", file=sys.stderr)
+            self.tuner.news = ""
+
     def fit(self) -> Path | None:
         cfg = self.cfg
         if self.rank == 0:  # an unusable --out fails now, not at the first snapshot
@@ -440,7 +451,9 @@ class Trainer:
             t0 = time.time()
             stats = self.train_step()
             p = self.progress
-            p.train_seconds += time.time() - t0
+            p.train_seconds += (took := time.time() - t0)
+            if self.tuner is not None:
+                self._tune_threads(took)
             if bar is not None:
                 bar.update(cfg.batch)
             if p.step % GOOD_STATE_EVERY == 0 and stats["loss_G"].isfinite():
