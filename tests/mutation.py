@@ -25,6 +25,7 @@ TRAIN = ["tests/test_train.py"]
 PROJECTED = ("tests/test_projected.py",)
 SELFSUP = ("tests/test_selfsupervised.py",)
 CLUSTERS = ("tests/test_clusters.py",)
+THREADS = ("tests/test_threads.py",)
 
 
 @dataclass(frozen=True)
@@ -263,6 +264,14 @@ MUTANTS = [
            "    if resume_from is not None:\n", "    if False:\n", CLUSTERS),
     Mutant("clusters auto ignores --init-from's K", "ganart/training/clusters.py",
            "    if cfg.init_from:\n", "    if False:\n", CLUSTERS),
+    Mutant("clusters auto counts files, not images that decode", "ganart/training/loop.py",
+           "lambda: len(self.images())", "lambda: len(list(Path(cfg.data).rglob('*.png')))", CLUSTERS),
+    Mutant("the trainer ignores the thread count the tuner asks for", "ganart/training/loop.py",
+           "            torch.set_num_threads(count)\n", "            pass\n", THREADS),
+    Mutant("a losing probe does not back off", "ganart/training/threads.py",
+           "self.gap = min(self.gap * 2, MAX_GAP_S)", "self.gap = self.gap", THREADS),
+    Mutant("a probe keeps the slower count", "ganart/training/threads.py", "if new > old * MARGIN:",
+           "if new < old * MARGIN:", THREADS),
     Mutant("a kind's seeds are any seeds", "ganart/sampler.py",
            "found += [s for s, k in zip(seeds, self.kinds_of(seeds)) if k == kind]", "found += list(seeds)",
            CLUSTERS),
