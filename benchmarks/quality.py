@@ -111,10 +111,11 @@ def train_dcgan(images: np.ndarray, minutes: float, n: int, seed: int = 0) -> tu
     return fake, {"images_seen": steps * DCGAN_BATCH, "seconds": seconds}
 
 
-def train_ganart(data: str, minutes: float, n: int) -> tuple[np.ndarray, dict]:
+def train_ganart(data: str, minutes: float, n: int, threads: int) -> tuple[np.ndarray, dict]:
     with tempfile.TemporaryDirectory() as tmp:
-        # unconditional, like the DCGAN recipe (--clusters is measured by the --arm comparisons)
-        cfg = TrainConfig(data=data, out=tmp, minutes=minutes, grid=0, clusters=0)
+        # unconditional, like the DCGAN recipe (--clusters is measured by the --arm comparisons);
+        # a fixed thread count, as the DCGAN side has
+        cfg = TrainConfig(data=data, out=tmp, minutes=minutes, grid=0, clusters=0, threads=threads)
         t = Trainer(cfg)
         t.fit()
         fake = metrics.sample(t.G_ema, cfg.z_dim, n, device=t.device)
@@ -247,7 +248,7 @@ def main() -> None:
               "of a small-batch step; ganart's side will train slower than this machine can", flush=True)
     rows = []
     for name, run in (("dcgan", lambda: train_dcgan(real, args.minutes, args.n)),
-                      ("ganart", lambda: train_ganart(args.data, args.minutes, args.n))):
+                      ("ganart", lambda: train_ganart(args.data, args.minutes, args.n, args.threads))):
         fake, info = run()
         result = metrics.evaluate(real, fake)
         rows.append((name, info, result))

@@ -417,12 +417,18 @@ class Trainer:
             or self.stop_requested
         )
 
-    def _tune_threads(self, seconds: float) -> None:
+    def _tune_threads(self, seconds: float, plain: bool = True) -> None:
+        """Feed --threads auto one step's time (``plain``: not a rolled-back step)."""
+        if not plain:
+            self.tuner.discard()
+            return
         count = self.tuner.step(seconds, self.cfg.batch)
         if count is not None:
             torch.set_num_threads(count)
         if self.tuner.news:
             print(f"ganart train: {self.tuner.news}", file=sys.stderr)
+            self.log({"event": "threads", "step": self.progress.step, "kimg": self.progress.nimg / 1000,
+                      "threads": self.tuner.current, "why": self.tuner.news})
             self.tuner.news = ""
 
     def fit(self) -> Path | None:
@@ -453,7 +459,7 @@ class Trainer:
             p = self.progress
             p.train_seconds += (took := time.time() - t0)
             if self.tuner is not None:
-                self._tune_threads(took)
+                self._tune_threads(took, plain=bool(stats["loss_G"].isfinite()))
             if bar is not None:
                 bar.update(cfg.batch)
             if p.step % GOOD_STATE_EVERY == 0 and stats["loss_G"].isfinite():
@@ -475,6 +481,8 @@ class Trainer:
             if by_img or by_time:
                 self.snapshot()
                 last_snap_img, last_snap_time = p.nimg, time.time()
+                if self.tuner is not None:
+                    self.tuner.discard()  # the next step pays for the pause (caches, pages)
             if cfg.eval_every > 0 and p.nimg - last_eval_img >= cfg.eval_every * 1000:
                 last_eval_img = p.nimg
                 if self.rank == 0:  # the other ranks wait at the next all-reduce
@@ -482,7 +490,11 @@ class Trainer:
                     if writer is not None:
                         for k in ("fid", "kid"):
                             writer.add_scalar(f"eval/{k}{cfg.eval_n}", record[k], p.nimg)
+                if self.tuner is not None:
+                    self.tuner.discard()
         last = self.snapshot()
+        if self.tuner is not None:  # the process's later work starts from all threads again
+            torch.set_num_threads(self.tuner.rungs[0])
         p = self.progress
         self.log({"event": "end", "step": p.step, "kimg": p.nimg / 1000,
                   "nan_events": p.nan_events, "rank_checksums": self.rank_checksums()})

@@ -4,7 +4,8 @@ A snapshot folder holds an inference checkpoint of the EMA generator (so the app
 it) plus ``state.safetensors``: G, D, G_ema, both optimisers, every RNG and the run's
 counters. A snapshot is written into a temp folder and renamed into place, so a crash
 leaves a complete snapshot or none; old ones are renamed out of the ``step*`` names
-before they are deleted, for the same reason.
+before they are deleted, for the same reason. A resume repeats the uninterrupted run bit for bit
+when the thread count is fixed (``--threads N``): ``auto`` may pick other counts on the way.
 """
 
 from __future__ import annotations

@@ -4,10 +4,11 @@ A training step is thousands of small ops, and each op's threads meet at a barri
 program keeps one core busy (the app, a browser, a second run), a thread that loses its core
 holds all the others at every barrier: on a 2-core EPYC, beside one busy thread, a step ran at
 10.8 img/s with 2 threads and 23.6 with 1, where alone 2 threads ran 38.0 and 1 ran 24.5
-(`python benchmarks/train_speed.py --beside 1 --threads 2,1`). So the trainer now and then runs a
-short probe at the next rung of a halving ladder (most, most/2, ..., 1) and keeps whichever count
-trained more images per second. A probe that loses doubles the wait before the next one (up to
-``MAX_GAP_S``), so a quiet machine pays well under 1 %.
+(`python benchmarks/train_speed.py --threads 2,1 --beside 1`: 10.3 and 21.8 img/s). So the
+trainer now and then runs a short probe at the next rung of a halving ladder (most, most/2, ...,
+1) and keeps whichever count trained more images per second. A probe that loses doubles the wait
+before the next one, up to ``MAX_GAP_S`` or ``PROBE_SHARE`` times the probe's own length, so a
+quiet machine spends about 1 % of its time or less at the slower count.
 
 Thread counts change a step's floating-point sums in the last bits, so a run that must repeat
 bit for bit (or resume exactly) gives a number instead.
@@ -15,11 +16,14 @@ bit for bit (or resume exactly) gives a number instead.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 
 FIRST_GAP_S = 60.0  # seconds of steps before the first probe, and after a change
 MAX_GAP_S = 480.0
 MARGIN = 1.05  # a probe must be this much faster to take over: rates wobble by a few per cent
+PROBE_SHARE = 100  # the wait after a losing probe grows to at least this many times the probe
+MIN_WINDOW = 16  # steps per measurement, at least
 
 
 def ladder(most: int) -> list[int]:
@@ -32,14 +36,17 @@ def ladder(most: int) -> list[int]:
 
 class ThreadTuner:
     """Fed each step's seconds (``step``), says when to set another thread count (it returns the
-    count, else None); ``news`` tells of a change that stays. ``window`` steps make one measurement: the lazy-R1 interval, so each
-    window holds exactly one of the dearer R1 steps. The first step after a change is not timed
-    (the thread pool wakes)."""
+    count, else None); ``news`` tells of a change that stays. A measurement is a whole number of
+    lazy-R1 intervals (``r1_interval``), so each window holds as many of the dearer R1 steps. The
+    first step after a change is not timed (the thread pool wakes); ``discard`` drops the window
+    under way after a step that was not a plain one (a rollback, a snapshot, an evaluation)."""
 
-    def __init__(self, most: int, window: int, first_gap: float = FIRST_GAP_S) -> None:
+    def __init__(self, most: int, r1_interval: int, first_gap: float = FIRST_GAP_S,
+                 min_window: int = MIN_WINDOW) -> None:
         self.rungs = ladder(most)
         self.current = self.rungs[0]
-        self.window = max(window, 1)
+        r1_interval = max(r1_interval, 1)
+        self.window = r1_interval * math.ceil(max(min_window, 1) / r1_interval)
         self.recent: deque[float] = deque(maxlen=self.window)  # the current count's latest steps
         self.first_gap = self.gap = first_gap
         self.since_probe = 0.0
@@ -60,6 +67,11 @@ class ThreadTuner:
         pick = lower if (self.down and lower is not None) or higher is None else higher
         self.down = not self.down
         return pick
+
+    def discard(self) -> None:
+        """Forget the window under way: its next step starts a fresh one."""
+        self.recent.clear()
+        self.trial.clear()
 
     def step(self, seconds: float, images: int) -> int | None:
         if not self.enabled:
@@ -83,8 +95,10 @@ class ThreadTuner:
         if new > old * MARGIN:  # the probe's count stays (it is already set)
             self.news = (f"--threads auto: {tried} thread{'s' * (tried != 1)} now ({new:.1f} img/s against {old:.1f} with "
                          f"{self.current}{': something else is using the CPU' if tried < self.current else ''})")
+            self.down = tried < self.current  # go on the same way: the count just left lost
             self.current, self.gap = tried, self.first_gap
             self.recent = deque(self.trial, maxlen=self.window)
             return None
-        self.gap = min(self.gap * 2, MAX_GAP_S)
+        self.gap = min(self.gap * 2, max(MAX_GAP_S, PROBE_SHARE * sum(self.trial)))
+        self.recent.clear()  # measured afresh before the next probe
         return self.current
