@@ -4,10 +4,11 @@ A training step is thousands of small ops, and each op's threads meet at a barri
 program keeps one core busy (the app, a browser, a second run), a thread that loses its core
 holds all the others at every barrier: on a 2-core EPYC beside one busy thread, 2 threads
 trained 10.3 img/s and 1 thread 21.8 (`python benchmarks/train_speed.py --threads 2,1 --beside 1`;
-alone, 2 threads ran 31.9). So the trainer now and then runs a short probe at the next rung of a halving ladder (most, most/2, ...,
-1) and keeps whichever count trained more images per second. A probe that loses doubles the wait
-before the next one, up to ``MAX_GAP_S`` or ``PROBE_SHARE`` times the probe's own length, so a
-quiet machine spends about 1 % of its time or less at the slower count.
+alone, 2 threads ran 31.9). So the trainer now and then runs a short probe at the next rung of
+a halving ladder (most, most/2, ..., 1) and keeps whichever count trained more images per
+second. A probe that loses doubles the wait before the next one, up to ``MAX_GAP_S`` or
+``PROBE_SHARE`` times the probe's own length, so a quiet machine spends about 1 % of its time or
+less at the slower count.
 
 Thread counts change a step's floating-point sums in the last bits, so a run that must repeat
 bit for bit (or resume exactly) gives a number instead.
