@@ -17,8 +17,17 @@ from ganart.models import Discriminator, Generator, MappingNetwork, class_region
 from ganart.recipe import encode_latent
 from ganart.sampler import Sampler
 from ganart.training import TrainConfig, Trainer
-from ganart.training.clusters import auto_clusters, cluster_labels, kmeans, resolve, thumbnails
+from ganart.training.clusters import (
+    auto_clusters,
+    cluster_labels,
+    kmeans,
+    partners,
+    resolve,
+    spreads,
+    thumbnails,
+)
 from ganart.training.config import AUTO_CLUSTERS, flags_for
+from ganart.training.loss import diversity_shortfall
 
 TINY = dict(resolution=16, z_dim=32, w_dim=32, mapping_layers=2, channel_base=256, channel_max=32,
             batch=4, grid=4, r1_interval=2, ada_interval=2, aug_p=0.5, ada_kimg=1.0, log_every=1)
@@ -173,7 +182,7 @@ def test_a_conditional_g_and_d_start_as_the_unconditional_ones():
 
 
 @pytest.mark.parametrize("flags", [{}, {"loss": "relativistic"}, {"discriminator": "selfsupervised",
-                                                                   "resolution": 32}])
+                                                                   "resolution": 32}, {"diversity": 1.0}])
 def test_a_clustered_run_trains_both_embeddings_and_resumes_exactly(tmp_path, shapes, flags):
     straight = trainer(tmp_path, shapes, "straight", max_steps=4, clusters=3, **flags)
     straight.fit()
@@ -193,6 +202,88 @@ def test_a_clustered_run_trains_both_embeddings_and_resumes_exactly(tmp_path, sh
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
+
+
+def test_partners_share_the_region_and_length_and_nothing_else():
+    net = MappingNetwork(64, 32, 2, 0.01, classes=6)
+    net.class_bias.copy_(torch.linspace(-1, 1, 6))
+    z = torch.randn(2000, 64, generator=torch.Generator().manual_seed(1))
+    p = partners(z, net.class_dirs, torch.Generator().manual_seed(2))
+    assert torch.equal(net.classes_of(p), net.classes_of(z))
+    torch.testing.assert_close(p.norm(dim=1), z.norm(dim=1))
+    torch.testing.assert_close(p @ net.class_dirs.T, z @ net.class_dirs.T, atol=1e-4, rtol=0)
+    # the rest is redrawn: beyond the 6 shared directions of 64, a partner is a stranger
+    assert abs(torch.nn.functional.cosine_similarity(p, z).mean().item() - 6 / 64) < 0.02
+    assert 0.97 < p.std().item() < 1.03
+    again = partners(z, net.class_dirs, torch.Generator().manual_seed(2))
+    assert torch.equal(again, p)  # one generator, one answer
+    # no regions: fresh normal z's
+    fresh = partners(z, torch.zeros(0, 64), torch.Generator().manual_seed(3))
+    assert fresh.shape == z.shape and abs(fresh.std().item() - 1) < 0.03 and not torch.equal(fresh, z)
+
+
+def test_spreads_are_the_mean_distance_of_real_pairs_in_each_cluster():
+    black, white = np.zeros((16, 16, 3), np.uint8), np.full((16, 16, 3), 255, np.uint8)
+    grey = np.full((16, 16, 3), 51, np.uint8)
+    images = np.stack([black, white, black, white, grey, grey, grey, white])
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 2])
+    s = spreads(images, labels, seed=0)
+    # cluster 0: every pair of two different images is black against white, 2.0 apart on [-1, 1];
+    # pairs of one image with itself are not counted (black with black counts as 0: same pixels)
+    pairs = torch.randint(4, (2, 256), generator=torch.Generator().manual_seed(0))
+    a, b = pairs
+    kinds = torch.tensor([0, 1, 0, 1])
+    expect = (2.0 * (kinds[a] != kinds[b]).float())[a != b].mean()
+    assert s[0].item() == pytest.approx(expect.item())
+    assert s[1].item() == 0.0  # three identical greys
+    assert s[2].item() == pytest.approx((s[0].item() + 0.0) / 2)  # one image: the others' mean
+    one = spreads(images, None)
+    assert one.shape == (1,) and 0 < one.item() < 2
+
+
+def test_diversity_shortfall_rewards_pairs_up_to_their_clusters_spread():
+    same = torch.zeros(4, 3, 8, 8)
+    spread = torch.tensor([0.5, 1.0])
+    assert diversity_shortfall(same, 2, torch.tensor([0, 1, 0, 1]), spread).item() == 1.0
+    apart = torch.cat([torch.zeros(2, 3, 8, 8), torch.full((2, 3, 8, 8), 0.5)])
+    # class 0 pair: 0.5 apart, as far as its cluster's reals (no shortfall); class 1: half as far
+    assert diversity_shortfall(apart, 2, torch.tensor([0, 1, 0, 1]), spread).item() == pytest.approx(0.25)
+    far = torch.cat([torch.zeros(2, 3, 8, 8), torch.full((2, 3, 8, 8), 1.5)])
+    assert diversity_shortfall(far, 2, None, spread).item() == 0.0  # beyond the spread: no more reward
+    # an odd batch: the middle image has no partner
+    odd = torch.cat([torch.zeros(1, 3, 8, 8), torch.full((1, 3, 8, 8), 9.0), torch.full((1, 3, 8, 8), 0.25)])
+    assert diversity_shortfall(odd, 1, None, spread).item() == pytest.approx(0.5)
+
+
+def test_diversity_pairs_fakes_of_one_region_and_pushes_g(tmp_path, shapes):
+    plain = trainer(tmp_path, shapes, "plain", max_steps=2, clusters=3)
+    plain.fit()
+    t = trainer(tmp_path, shapes, "div", max_steps=2, clusters=3, diversity=1.0)
+    t.fit()
+    torch.testing.assert_close(t.loss.spread, spreads(t.real, t.data.labels.numpy()))
+    assert 0 <= t.loss.shortfall.item() <= 1
+    assert any(not torch.equal(v, t.G.state_dict()[k]) for k, v in plain.G.state_dict().items())
+    rows = [r for r in (tmp_path / "div" / "metrics.jsonl").read_text().splitlines() if '"shortfall"' in r]
+    assert rows, "the shortfall is logged"
+    # the last half of G's batch are partners of the first half: their z's share a region
+    seen = []
+    real_randn = torch.randn
+
+    def spy(*args, **kw):
+        out = real_randn(*args, **kw)
+        seen.append(out)
+        return out
+
+    torch.randn = spy
+    try:
+        fake, labels = t.loss.run_G(4, track_w_avg=False, pairs=2)
+    finally:
+        torch.randn = real_randn
+    z = seen[0]
+    assert z.shape[0] == 2 and labels is not None and torch.equal(labels[:2], labels[2:])
+    assert torch.equal(labels[:2], t.G.mapping_net.classes_of(z))
+    with pytest.raises(ValueError, match="diversity"):
+        TrainConfig.create(data=str(shapes), diversity=-1)
 
 
 def test_fakes_are_judged_with_the_class_of_their_z(tmp_path, shapes):

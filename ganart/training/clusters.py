@@ -7,7 +7,10 @@ The clusters are k-means of 8x8 colour thumbnails: no pretrained network (the me
 spaces stay untouched), nothing learnt, and the same labels every time the same images are
 loaded, so a resumed run needs nothing saved. They group images by colour and layout.
 
-``--clusters auto`` (the default) picks K with ``resolve``.
+``--clusters auto`` (the default) picks K with ``resolve``. With ``--diversity``, G's step pairs each
+z with a ``partner`` in the same region and is rewarded for drawing the two as far apart as real
+images of that cluster are (``spreads``), against the collapse within a cluster that the
+conditioning alone leaves open.
 """
 
 from __future__ import annotations
@@ -112,3 +115,43 @@ def condition(G: Generator, labels: np.ndarray) -> None:
     counts = torch.bincount(torch.from_numpy(labels), minlength=net.classes).double()
     bias = fit_region_bias(net.class_dirs.cpu(), counts.clamp_min(0.5))
     net.class_bias.copy_(bias.to(net.class_bias.device))
+
+
+SPREAD_PAIRS = 256  # random pairs of real images per cluster for ``spreads``
+
+
+def partners(z: torch.Tensor, dirs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """For each z [B, D], a fresh z of the same length and the same scores along ``dirs`` [K, D],
+    so in the same region (``models.class_regions``): z's part in the span of dirs is kept and
+    the rest is redrawn at random, at its old length. With no dirs, fresh normal z's."""
+    fresh = torch.randn(z.shape, generator=generator).to(z.device)
+    if dirs.shape[0] == 0:
+        return fresh
+    basis, _ = torch.linalg.qr(dirs.T.double())  # [D, K] orthonormal, spanning dirs
+    z64, fresh64 = z.double(), fresh.double()
+    kept = z64 @ basis @ basis.T
+    rest, new = z64 - kept, fresh64 - fresh64 @ basis @ basis.T
+    new = new * (rest.norm(dim=1, keepdim=True) / new.norm(dim=1, keepdim=True).clamp_min(1e-12))
+    return (kept + new).to(z.dtype)
+
+
+def spreads(images: np.ndarray, labels: np.ndarray | None, seed: int = 0) -> torch.Tensor:
+    """uint8 [N, R, R, 3] and their clusters (None: one) -> float32 [K]: the mean absolute pixel
+    difference, on G's [-1, 1] scale, between random pairs of real images of each cluster. A
+    cluster of one image gets the mean of the others (or of the whole set)."""
+    n = images.shape[0]
+    labels = np.zeros(n, dtype=np.int64) if labels is None else labels
+    k = int(labels.max()) + 1
+    g = torch.Generator().manual_seed(seed)
+    out = torch.full((k,), float("nan"))
+    x = torch.from_numpy(np.ascontiguousarray(images))
+    for c in range(k):
+        members = torch.from_numpy(np.flatnonzero(labels == c))
+        if len(members) < 2:
+            continue
+        a, b = members[torch.randint(len(members), (2, SPREAD_PAIRS), generator=g)]
+        diff = (x[a].float() - x[b].float()).abs().mean(dim=(1, 2, 3)) * (2 / 255)
+        out[c] = diff[a != b].mean() if bool((a != b).any()) else 0.0
+    known = out[~out.isnan()]
+    fallback = known.mean() if len(known) else torch.tensor(0.0)
+    return torch.where(out.isnan(), fallback, out)

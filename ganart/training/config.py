@@ -86,6 +86,11 @@ class TrainConfig:
     # and off below 200 images. At 16 on emoji it beat the unconditional G by 25 FID in 2 hours
     # (docs/training.md).
     clusters: int = AUTO_CLUSTERS
+    # Diversity-sensitive G (Yang et al. 2019): half of each G batch are z's drawn in the same
+    # regions as the other half, and G's loss adds this weight times how far short of the real
+    # images' spread in their cluster those pairs fall (0: off). Against the collapse within a
+    # cluster that --clusters leaves open (docs/training.md).
+    diversity: float = 0.0
     mbstd_group: int = ModelConfig.mbstd_group  # D's minibatch-std group: larger sees more of the batch's diversity
     # length
     # Global batch, split across ranks; 0: 8 per rank on CPU, 32 per rank on CUDA. On the CPU
@@ -162,7 +167,7 @@ class TrainConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("kimg", "minutes", "snapshot_kimg", "snapshot_minutes", "ema_kimg", "ada_kimg", "eval_every",
-                     "d_warmup_kimg", "lecam"):
+                     "d_warmup_kimg", "lecam", "diversity"):
             v = getattr(self, name)
             if not math.isfinite(v) or v < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {v}")

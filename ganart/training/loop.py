@@ -185,6 +185,8 @@ class Trainer:
                     clusters.condition(G, labels)
         self.data = ImageBatches(images, self.device, seed=self.cfg.seed * 1000 + self.rank, mirror=self.cfg.mirror,
                                  labels=labels)
+        if self.cfg.diversity > 0:
+            self.loss.spread = clusters.spreads(images, labels, seed=self.cfg.seed).to(self.device)
 
     def param_counts(self) -> dict[str, int]:
         return {"G": count_params(self.G), "D": count_params(self.D)}
@@ -229,6 +231,8 @@ class Trainer:
         p.step += 1
         # tensors, not floats: reading them would sync the GPU every step
         extra = {"rebuild": self.loss.rebuild} if cfg.discriminator == "selfsupervised" else {}
+        if cfg.diversity > 0:
+            extra["shortfall"] = self.loss.shortfall
         return {"loss_G": loss_G, "loss_D": loss_D, "r1": self.last_r1, **extra}
 
     def _update_ada(self, verdicts: torch.Tensor) -> None:

@@ -3,7 +3,9 @@ forward passes, ``accumulate_G`` / ``accumulate_D`` compute one phase's loss and
 
 With the residual D, G: the non-saturating logistic loss; D: the logistic loss (or, with
 --loss relativistic, R3GAN's paired softplus(D(fake) - D(real)) and R2 on fakes beside R1); the
-self-supervised D adds its decoders' reconstruction of the reals to D's loss. With the
+self-supervised D adds its decoders' reconstruction of the reals to D's loss. With --diversity, G's
+loss adds, for pairs of fakes drawn from the same region of z, how far short of the real images'
+spread in their cluster they fall (``diversity_shortfall``). With the
 projected D, the hinge loss its authors use (G: -D(G(z)); D: relu(1 - D(x)) + relu(1 + D(G(z)))),
 reals and fakes through D in separate calls (its BatchNorm sees one kind at a time). Either:
 lazy R1 on augmented reals every ``r1_interval`` steps when gamma > 0, and optionally LeCam. The optimiser steps stay with the loop, which
@@ -19,6 +21,7 @@ import torch.nn.functional as F
 
 from ..models import Generator
 from .augment import augment
+from .clusters import partners
 from .config import TrainConfig
 from .distributed import all_reduce_mean
 from .selfsupervised import REBUILD_WEIGHT
@@ -41,6 +44,19 @@ def lecam_anchors(anchors: torch.Tensor, real_mean: torch.Tensor, fake_mean: tor
     return torch.cat([now.lerp(anchors[:2], decay), anchors.new_ones(1)])
 
 
+def diversity_shortfall(fake: torch.Tensor, pairs: int, labels: torch.Tensor | None,
+                        spread: torch.Tensor) -> torch.Tensor:
+    """Fakes [B, C, H, W] whose first ``pairs`` rows pair with the last ``pairs`` (each pair from
+    one region of z) -> the mean of relu(1 - distance / spread[class]): 0 once every pair is as
+    far apart (mean absolute pixel difference) as random real pairs of its cluster. The reward
+    stops there, so G is never paid for noise beyond the data's own variety (Yang et al. 2019,
+    "Diversity-Sensitive Conditional GANs", with the cap taken from the data)."""
+    a, b = fake[:pairs].float(), fake[fake.shape[0] - pairs:].float()
+    distance = (a - b).abs().mean(dim=(1, 2, 3))
+    cap = spread[labels[:pairs]] if labels is not None else spread[0].expand(pairs)
+    return F.relu(1 - distance / cap.clamp_min(1e-6)).mean()
+
+
 def lecam_penalty(logits_real: torch.Tensor, logits_fake: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
     """LeCam: reals' logits above the fakes' running mean, and fakes' below the reals', cost their
     squared excess (Tseng et al. 2021, eq. 3)."""
@@ -59,16 +75,23 @@ class GANLoss:
         self.gen_z, self.gen_aug, self.gen_noise = gen_z, gen_aug, gen_noise
         self.lecam = torch.zeros(3, device=device)  # LeCam's running logit means (lecam_anchors)
         self.rebuild = torch.zeros((), device=device)  # the self-supervised D's last reconstruction error
+        self.spread = torch.ones(1, device=device)  # per cluster, for --diversity (clusters.spreads)
+        self.shortfall = torch.zeros((), device=device)  # the last diversity_shortfall
 
     def autocast(self) -> AbstractContextManager:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
 
-    def run_G(self, b: int, track_w_avg: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def run_G(self, b: int, track_w_avg: bool, pairs: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``b`` fresh images and, for a conditional G, their classes (the regions of their z);
         with probability ``style_mixing`` the layers from a random cut on take a second latent's
-        w. ``track_w_avg``: move G's mean w toward this batch's."""
+        w. ``track_w_avg``: move G's mean w toward this batch's. ``pairs``: the last that many z's
+        are ``clusters.partners`` of the first ones."""
         cfg = self.cfg
-        z = torch.randn(b, cfg.z_dim, generator=self.gen_z).to(self.device)
+        z = torch.randn(b - pairs, cfg.z_dim, generator=self.gen_z).to(self.device)
+        if pairs:
+            net = self.G.mapping_net
+            dirs = net.class_dirs if net.classes else z.new_zeros(0, cfg.z_dim)
+            z = torch.cat([z, partners(z[:pairs], dirs, self.gen_z)])
         labels = self.G.mapping_net.classes_of(z) if self.G.cfg.classes else None
         with self.autocast():
             ws = self.G.mapping(z)
@@ -113,7 +136,8 @@ class GANLoss:
         gradients in G (D's weights are left untouched)."""
         self.D.requires_grad_(False)
         try:
-            fake, labels = self.run_G(b, track_w_avg=True)
+            pairs = b // 2 if self.cfg.diversity > 0 else 0
+            fake, labels = self.run_G(b, track_w_avg=True, pairs=pairs)
             out = self.run_D(fake, aug_p, labels)
             if self.cfg.loss == "relativistic":
                 assert real is not None, "the relativistic loss pairs each fake with a real"
@@ -122,6 +146,10 @@ class GANLoss:
                 loss = F.softplus(real_logits - out["logistic"]).mean()
             else:
                 loss = sum(G_LOSS[k](v) for k, v in out.items())
+            if pairs:
+                self.shortfall = diversity_shortfall(fake, pairs, labels, self.spread)
+                loss = loss + self.cfg.diversity * self.shortfall
+                self.shortfall = self.shortfall.detach()
             loss.backward()
         finally:
             self.D.requires_grad_(True)
