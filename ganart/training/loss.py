@@ -147,9 +147,9 @@ class GANLoss:
             else:
                 loss = sum(G_LOSS[k](v) for k, v in out.items())
             if pairs:
-                self.shortfall = diversity_shortfall(fake, pairs, labels, self.spread)
-                loss = loss + self.cfg.diversity * self.shortfall
-                self.shortfall = self.shortfall.detach()
+                shortfall = diversity_shortfall(fake, pairs, labels, self.spread)
+                loss = loss + self.cfg.diversity * shortfall
+                self.shortfall = shortfall.detach()  # logged beside G's loss, which includes it
             loss.backward()
         finally:
             self.D.requires_grad_(True)
